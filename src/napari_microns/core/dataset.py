@@ -1,0 +1,151 @@
+"""``Dataset``: one materialization version of MICrONS in one data folder.
+
+The entry point of the library, shared by the CLI, the napari plugin and
+notebooks::
+
+    from napari_microns import Dataset
+    ds = Dataset("~/microns-data", version=1300)
+    ds.download_tables()            # needs a CAVE token (napari-microns login)
+    units, layers = ds.process()    # purely local
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable, Iterable
+
+import pandas as pd
+
+from .errors import DataError
+from .layout import Layout
+from .session import DEFAULT_RETRY, RetryPolicy, check_version, make_client
+from .versions import VersionTables, tables_for
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATASTACK = "minnie65_public"
+
+
+class Dataset:
+    """A materialization version of a CAVE datastack, kept in ``datadir``.
+
+    Parameters
+    ----------
+    datadir
+        Folder holding ``<version>/raw``, ``<version>/processed`` and the caches.
+        A microns_datacleaner data folder works as it is.
+    version
+        Materialization version (see :func:`napari_microns.supported_versions`).
+    datastack
+        CAVE datastack, ``minnie65_public`` for the public MICrONS data.
+    client
+        A ``caveclient.CAVEclient``. When None, one is made on first network
+        use from the token caveclient has saved; purely local work never
+        touches the network.
+    retry
+        Retry policy for every server call (backoff with jitter).
+    """
+
+    def __init__(
+        self,
+        datadir: str | Path,
+        version: int = 1300,
+        datastack: str = DEFAULT_DATASTACK,
+        client=None,
+        retry: RetryPolicy = DEFAULT_RETRY,
+    ):
+        self.tables: VersionTables = tables_for(version)  # unknown version fails here, offline
+        self.version = int(version)
+        self.datastack = datastack
+        self.layout = Layout(Path(datadir), self.version)
+        self.retry = retry
+        self._client = client
+        self._version_checked = False
+
+    def __repr__(self) -> str:
+        return f"Dataset({str(self.layout.datadir)!r}, version={self.version}, datastack={self.datastack!r})"
+
+    @property
+    def datadir(self) -> Path:
+        return self.layout.datadir
+
+    # -- network -------------------------------------------------------------
+    @property
+    def client(self):
+        """The CAVE client, created and checked against the version on first use."""
+        if self._client is None:
+            self._client = make_client(self.datastack, policy=self.retry)
+        if not self._version_checked:
+            check_version(self._client, self.version, policy=self.retry)
+            self._version_checked = True
+        return self._client
+
+    def download_tables(
+        self,
+        tables: Iterable[str] | None = None,
+        force: bool = False,
+        page_limit: int | None = None,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> dict[str, int]:
+        """Download the version's annotation tables to ``<datadir>/<version>/raw``.
+
+        Tables already complete on disk are skipped unless ``force``. Returns
+        ``{table: rows}`` for the tables downloaded now. ``progress(table,
+        rows)`` is called after each page.
+        """
+        from .tables import download_table, is_complete
+
+        wanted = list(tables) if tables is not None else self.tables.annotation_tables()
+        done: dict[str, int] = {}
+        for table in wanted:
+            if not force and is_complete(self.layout, table):
+                log.info("%s: already complete, skipped", table)
+                continue
+            on_page = (lambda n, t=table: progress(t, n)) if progress else None
+            done[table] = download_table(
+                self.client, self.layout, table, datastack=self.datastack,
+                policy=self.retry, limit=page_limit, on_page=on_page,
+            )
+        return done
+
+    # -- local processing ----------------------------------------------------
+    def process(self, functional: str = "none", layer_method: str = "datacleaner"):
+        """Merge the raw tables into ``(units, layers)`` and write them to ``processed/``."""
+        from .units import build_units
+
+        result = build_units(self.layout, self.tables, functional=functional, layer_method=layer_method)
+        result.write(self.layout)
+        self.last_summary = result.summary
+        return result.units, result.layers
+
+    def units(self) -> pd.DataFrame:
+        """The processed units table (run :meth:`process` first)."""
+        return self._read_processed(self.layout.units_path)
+
+    def layers(self) -> pd.DataFrame:
+        """The processed cortical layer table (run :meth:`process` first)."""
+        return self._read_processed(self.layout.layers_path)
+
+    def summary(self) -> dict:
+        """What the last :meth:`process` kept and removed, and why."""
+        from .layout import read_json
+
+        try:
+            return read_json(self.layout.summary_path)
+        except FileNotFoundError:
+            raise DataError(f"{self.layout.summary_path} not found; run process() first") from None
+
+    def _read_processed(self, path: Path) -> pd.DataFrame:
+        if not path.exists():
+            raise DataError(
+                f"{path} not found; run `napari-microns process --datadir {self.datadir} --version {self.version}` first"
+            )
+        try:
+            return pd.read_parquet(path)
+        except Exception as exc:  # noqa: BLE001
+            raise DataError(f"{path} is corrupt ({type(exc).__name__}); run process again") from None
+
+    # -- synapses (core/synapses.py) -----------------------------------------
+
+    # -- morphology (core/morphology.py) -------------------------------------

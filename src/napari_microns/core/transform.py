@@ -1,0 +1,66 @@
+"""The one coordinate transform of napari-microns.
+
+Everything the plugin shows lives in the pia-aligned micrometre frame of the
+``standard_transform`` package (minnie65): y is depth below the pia, x and z
+lie along the pia. Units positions arrive in 4x4x40 nm voxels; skeletons,
+meshes and synapse positions in nm or voxels. This module converts whole
+arrays in one vectorized call (microns_datacleaner loops per row).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+#: Voxel size of minnie65 annotation positions, in nm (x, y, z).
+VOXEL_RESOLUTION_NM = np.array([4.0, 4.0, 40.0])
+
+
+def _transform(units: str):
+    from standard_transform import minnie_ds
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return minnie_ds.transform(units)
+
+
+def _as_points(xyz) -> np.ndarray:
+    pts = np.asarray(xyz, dtype=float)
+    if pts.ndim == 1:
+        pts = pts.reshape(1, 3)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise ValueError(f"expected an (N, 3) array of positions, got shape {pts.shape}")
+    return pts
+
+
+def voxels_to_um(xyz_vx) -> np.ndarray:
+    """4x4x40 nm voxel positions -> pia-aligned µm, shape (N, 3)."""
+    pts = _as_points(xyz_vx)
+    if len(pts) == 0:
+        return pts.copy()
+    return np.asarray(_transform("vx").apply(pts), dtype=float)
+
+
+def nm_to_um(xyz_nm) -> np.ndarray:
+    """Positions in nm -> pia-aligned µm, shape (N, 3)."""
+    pts = _as_points(xyz_nm)
+    if len(pts) == 0:
+        return pts.copy()
+    return np.asarray(_transform("nm").apply(pts), dtype=float)
+
+
+def um_to_voxels(xyz_um) -> np.ndarray:
+    """Inverse of :func:`voxels_to_um` (used to build synthetic data)."""
+    pts = _as_points(xyz_um)
+    if len(pts) == 0:
+        return pts.copy()
+    return np.asarray(_transform("vx").invert(pts), dtype=float)
+
+
+def um_to_nm(xyz_um) -> np.ndarray:
+    """Inverse of :func:`nm_to_um`."""
+    pts = _as_points(xyz_um)
+    if len(pts) == 0:
+        return pts.copy()
+    return np.asarray(_transform("nm").invert(pts), dtype=float)

@@ -1,0 +1,52 @@
+"""Which CAVE tables make up the units table of each materialization version.
+
+The registry is a data file (``data/versions.json``) so a new version is one
+entry, not code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+from .errors import VersionError
+
+#: The roles a table plays in the merge, in download order.
+ROLES = ("nucleus", "celltype", "proofreading", "brain_areas", "func_props", "coreg")
+
+
+@dataclass(frozen=True)
+class VersionTables:
+    version: int
+    tables: dict[str, str]
+    #: correction table -> the units columns it overrides (matched on target_id)
+    corrections: dict[str, list[str]] = field(default_factory=dict)
+
+    def __getitem__(self, role: str) -> str:
+        return self.tables[role]
+
+    def annotation_tables(self) -> list[str]:
+        """Every table the units merge reads (not the synapse table)."""
+        return [self.tables[r] for r in ROLES if r in self.tables] + list(self.corrections)
+
+
+@lru_cache(maxsize=1)
+def _registry() -> dict:
+    text = resources.files("napari_microns.core").joinpath("data/versions.json").read_text()
+    return json.loads(text)
+
+
+def supported_versions() -> list[int]:
+    return sorted(int(v) for v in _registry()["versions"])
+
+
+def tables_for(version: int) -> VersionTables:
+    entry = _registry()["versions"].get(str(int(version)))
+    if entry is None:
+        raise VersionError(
+            f"materialization version {version} is not supported; supported versions: "
+            + ", ".join(map(str, supported_versions()))
+        )
+    return VersionTables(int(version), dict(entry["tables"]), dict(entry.get("corrections", {})))
