@@ -1,0 +1,152 @@
+"""The ``napari-microns`` command.
+
+Each subcommand is an ``add_<name>(subparsers)`` function that registers its
+arguments and a ``run`` callable taking the parsed arguments. Expected
+failures (:class:`MicronsError`) end in one line on stderr and exit code 1;
+Ctrl-C ends with exit code 130 and a hint that a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .core.errors import MicronsError
+
+DEFAULT_DATADIR = "napari-microns-data"
+
+
+def _dataset(args):
+    from .core.dataset import Dataset
+
+    return Dataset(args.datadir, version=args.version)
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--datadir`` and ``--version``, shared by every data subcommand."""
+    parser.add_argument("--datadir", type=Path, default=Path(DEFAULT_DATADIR),
+                        help=f"data folder (default: ./{DEFAULT_DATADIR}); a microns_datacleaner folder works as is")
+    parser.add_argument("--version", type=int, default=1300, help="materialization version (default: 1300)")
+
+
+# -- download ----------------------------------------------------------------
+
+def add_download(sub) -> None:
+    p = sub.add_parser("download", help="download a version's annotation tables from CAVE (needs a token)")
+    add_data_arguments(p)
+    p.add_argument("--tables", nargs="+", metavar="TABLE", help="only these tables (default: all the version needs)")
+    p.add_argument("--force", action="store_true", help="download again even if complete on disk")
+    p.set_defaults(run=run_download)
+
+
+def run_download(args) -> None:
+    from tqdm import tqdm
+
+    ds = _dataset(args)
+    wanted = args.tables or ds.tables.annotation_tables()
+    with tqdm(total=len(wanted), unit="table", desc="tables") as bar:
+        rows: dict[str, int] = {}
+
+        def progress(table, n):
+            rows[table] = rows.get(table, 0) + n
+            bar.set_postfix_str(f"{table}: {rows[table]:,} rows")
+
+        for table in wanted:
+            ds.download_tables([table], force=args.force, progress=progress)
+            bar.update(1)
+    from .core.tables import is_complete
+
+    for table in wanted:
+        state = "complete" if is_complete(ds.layout, table) else "missing"
+        print(f"{table}: {state} ({ds.layout.raw_table(table)})")
+
+
+# -- process -----------------------------------------------------------------
+
+def add_process(sub) -> None:
+    p = sub.add_parser("process", help="merge the raw tables into units and layers (local, no network)")
+    add_data_arguments(p)
+    p.add_argument("--functional", choices=["none", "match", "best_only", "all"], default="none",
+                   help="functional data to add, as microns_datacleaner (default: none)")
+    p.add_argument("--layer-method", default="datacleaner", help="how to derive layer boundaries (default: datacleaner)")
+    p.set_defaults(run=run_process)
+
+
+def run_process(args) -> None:
+    from .core.units import format_summary
+
+    ds = _dataset(args)
+    units, layers = ds.process(functional=args.functional, layer_method=args.layer_method)
+    print(format_summary(ds.last_summary))
+    print(f"wrote {ds.layout.units_path} ({len(units):,} rows) and {ds.layout.layers_path} ({len(layers)} layers)")
+
+
+# -- login -------------------------------------------------------------------
+
+def add_login(sub) -> None:
+    p = sub.add_parser("login", help="save your CAVE token (says where to get one)")
+    p.add_argument("--token", help="the token; without it you are asked for it")
+    p.add_argument("--server", default=None, help="CAVE global server (default: caveclient's)")
+    p.set_defaults(run=run_login)
+
+
+def run_login(args) -> None:
+    import getpass
+
+    from caveclient.auth import AuthClient
+    from caveclient.endpoints import auth_endpoints_v1
+
+    kwargs = {"server_address": args.server} if args.server else {}
+    auth = AuthClient(**kwargs)
+    url = auth_endpoints_v1["create_token"].format_map(auth._default_endpoint_mapping)
+    token = args.token
+    if not token:
+        print(f"Get a CAVE token: open {url}, log in with your Google account and copy the token shown.")
+        print("(Making a new token there invalidates your previous one.)")
+        if not sys.stdin.isatty():
+            raise MicronsError("no terminal to type the token in; run `napari-microns login --token TOKEN`")
+        token = getpass.getpass("Paste the token (hidden): ").strip()
+    if not token or any(c.isspace() for c in token):
+        raise MicronsError("that does not look like a CAVE token (empty or contains spaces)")
+    auth.save_token(token=token, overwrite=True)
+    print(f"token saved to {auth._token_file}; caveclient and napari-microns will use it from now on")
+
+
+# -- entry point -----------------------------------------------------------------
+
+SUBCOMMANDS = [add_download, add_process, add_login]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="napari-microns",
+        description="Download, merge and view the MICrONS minnie65_public connectome.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (retries, paging)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in SUBCOMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        args.run(args)
+    except MicronsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # bad argument values reaching the library
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""Merge a version's raw CAVE tables into the *units* and *layers* tables.
+
+The steps and their order follow microns_datacleaner 0.2.1.8
+(``process_nucleus_data``), so a datacleaner user gets the same units and
+layers, with three fixes (see docs/processing.md):
+
+* An annotation table that names a nucleus (or, for proofreading, a root id)
+  twice keeps its newest row instead of duplicating the unit; datacleaner's
+  later ``drop_duplicates(keep=False)`` then deleted the neuron entirely.
+* Layers are derived from one row per unit (datacleaner counted a unit once
+  per functional scan in ``all``/``match`` mode) and the deepest cell gets a layer.
+* Positions are transformed in one vectorized call, not a per-row loop.
+
+Every removal is counted in the summary, which the CLI prints.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+from .layers import assign_layers, compute_layers
+from .layout import Layout, atomic_write_json, atomic_write_parquet
+from .tables import has_raw_table, read_raw_table
+from .transform import voxels_to_um
+from .versions import VersionTables
+
+FUNCTIONAL_MODES = ("none", "match", "best_only", "all")
+POSITION = ["pt_position_x", "pt_position_y", "pt_position_z"]
+VOXEL_POSITION = ["pt_position_vx_x", "pt_position_vx_y", "pt_position_vx_z"]
+UNIT_COLUMNS = [
+    "nucleus_id", "pt_root_id", *POSITION, "classification_system", "cell_type", "brain_area",
+    "strategy_axon", "strategy_dendrite", "tuning_type", "layer", *VOXEL_POSITION,
+]
+FUNCTIONAL_COLUMNS = ["session", "scan_idx", "functional_unit_id", "pref_ori", "pref_dir", "gOSI", "gDSI", "cc_abs"]
+
+
+@dataclass
+class UnitsResult:
+    units: pd.DataFrame
+    layers: pd.DataFrame
+    summary: dict = field(default_factory=dict)
+
+    def write(self, layout: Layout) -> None:
+        atomic_write_parquet(self.units, layout.units_path)
+        atomic_write_parquet(self.layers, layout.layers_path)
+        atomic_write_json(layout.summary_path, self.summary)
+
+
+def _read(layout: Layout, table: str, columns: list[str], required: list[str] | None = None) -> pd.DataFrame:
+    df = read_raw_table(layout, table, columns)
+    missing = [c for c in (required or columns) if c not in df.columns]
+    if missing:
+        raise DataError(f"table {table} in {layout.raw_dir} lacks column(s) {', '.join(missing)}")
+    return df
+
+
+def _newest_per_key(df: pd.DataFrame, key: str) -> tuple[pd.DataFrame, int]:
+    """Keep one row per ``key``: the newest annotation (highest ``id``), else the last row."""
+    if "id" in df.columns:
+        df = df.sort_values("id", kind="stable")
+    deduped = df.drop_duplicates(subset=key, keep="last")
+    return deduped, len(df) - len(deduped)
+
+
+def build_units(layout: Layout, tables: VersionTables, functional: str = "none", layer_method: str = "datacleaner") -> UnitsResult:
+    if functional not in FUNCTIONAL_MODES:
+        raise ValueError(f"functional must be one of {', '.join(FUNCTIONAL_MODES)}, not {functional!r}")
+    summary: dict = {"version": layout.version, "functional": functional, "layer_method": layer_method,
+                     "tables": {}, "removed": {}, "collapsed_duplicate_rows": {}}
+
+    nucleus = _read(layout, tables["nucleus"], ["id", "pt_root_id", *POSITION, "volume"], ["id", "pt_root_id", *POSITION])
+    nucleus = nucleus.rename(columns={"id": "nucleus_id"})
+    summary["tables"][tables["nucleus"]] = len(nucleus)
+    summary["nuclei"] = len(nucleus)
+    dup_nuclei = int(nucleus["nucleus_id"].duplicated().sum())
+    if dup_nuclei:
+        raise DataError(f"table {tables['nucleus']} lists {dup_nuclei} nucleus id(s) twice; download it again")
+
+    def annotation(role: str, key: str, columns: list[str]) -> pd.DataFrame:
+        name = tables[role]
+        df = _read(layout, name, ["id", key, *columns], [key, *columns])
+        summary["tables"][name] = len(df)
+        df, collapsed = _newest_per_key(df, key)
+        summary["collapsed_duplicate_rows"][name] = collapsed
+        return df.drop(columns=[c for c in ("id",) if c in df.columns])
+
+    # Cell types and brain areas: inner merges on the nucleus id, as datacleaner.
+    celltype = annotation("celltype", "target_id", ["classification_system", "cell_type"])
+    units = nucleus.merge(celltype, left_on="nucleus_id", right_on="target_id", how="inner").drop(columns="target_id")
+    summary["removed"]["no_cell_type"] = len(nucleus) - len(units)
+
+    areas = annotation("brain_areas", "target_id", ["tag"]).rename(columns={"tag": "brain_area"})
+    n = len(units)
+    units = units.merge(areas, left_on="nucleus_id", right_on="target_id", how="inner").drop(columns="target_id")
+    summary["removed"]["no_brain_area"] = n - len(units)
+
+    # Proofreading: left merge on the root id; unproofread cells get 'none'.
+    proof = annotation("proofreading", "pt_root_id", ["strategy_axon", "strategy_dendrite"])
+    proof = proof[proof["pt_root_id"] != 0]
+    units = units.merge(proof, on="pt_root_id", how="left")
+    for col in ("strategy_axon", "strategy_dendrite"):
+        units[col] = units[col].fillna("none")
+
+    # Pia-aligned µm positions; the voxel positions stay for links to the segmentation.
+    vx = units[POSITION].to_numpy(dtype=float)
+    units[VOXEL_POSITION] = vx
+    units[POSITION] = voxels_to_um(vx) if len(units) else vx
+
+    # Root id 0 (no segment) and multi-soma root ids, as datacleaner: after the merges.
+    n = len(units)
+    units = units[units["pt_root_id"] > 0]
+    summary["removed"]["root_id_0"] = n - len(units)
+    multi = units["pt_root_id"].duplicated(keep=False)
+    summary["removed"]["multi_soma"] = int(multi.sum())
+    summary["multi_soma_root_ids"] = int(units.loc[multi, "pt_root_id"].nunique())
+    units = units[~multi].reset_index(drop=True)
+
+    # Corrections (v1718): override columns where the correction table has a value.
+    summary["corrections_applied"] = {}
+    for corr_table, columns in tables.corrections.items():
+        if not has_raw_table(layout, corr_table):
+            raise DataError(f"correction table {corr_table} is not in {layout.raw_dir}; run `napari-microns download` first")
+        corr = annotation_from(layout, corr_table, columns, summary)
+        units, n_applied = apply_corrections(units, corr, columns)
+        summary["corrections_applied"][corr_table] = n_applied
+
+    # Layers from one row per unit, then each unit's layer.
+    layers = compute_layers(units, tables["celltype"], layer_method)
+    units["layer"] = assign_layers(units["pt_position_y"].to_numpy(), layers)
+
+    units = add_functional(units, layout, tables, functional, summary)
+    ordered = [c for c in UNIT_COLUMNS if c in units.columns]
+    units = units[ordered + [c for c in units.columns if c not in ordered]]
+    summary["units"] = len(units)
+    summary["unique_root_ids"] = int(units["pt_root_id"].nunique())
+    summary["layers"] = layers.to_dict(orient="records")
+    summary["processed_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return UnitsResult(units, layers, summary)
+
+
+def annotation_from(layout: Layout, table: str, columns: list[str], summary: dict) -> pd.DataFrame:
+    df = _read(layout, table, ["id", "target_id", *columns], ["target_id", *columns])
+    summary["tables"][table] = len(df)
+    df, collapsed = _newest_per_key(df, "target_id")
+    summary["collapsed_duplicate_rows"][table] = collapsed
+    return df
+
+
+def apply_corrections(units: pd.DataFrame, corr: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, int]:
+    """Overwrite ``columns`` of units whose nucleus the correction table names (non-missing values only)."""
+    corr = corr.set_index("target_id")[columns]
+    indexed = units.set_index("nucleus_id")
+    hit = indexed.index.isin(corr.index)
+    indexed.update(corr)
+    return indexed.reset_index(), int(hit.sum())
+
+
+def add_functional(units: pd.DataFrame, layout: Layout, tables: VersionTables, mode: str, summary: dict) -> pd.DataFrame:
+    """Functional columns as datacleaner's modes; ``all`` and ``match`` keep one row per scan."""
+    if mode == "none":
+        units["tuning_type"] = "not_matched"
+        return units
+    if mode == "match":
+        table = tables["coreg"]
+        df = _read(layout, table, ["target_id", "pt_root_id", "session", "scan_idx", "unit_id"])
+    else:
+        table = tables["func_props"]
+        wanted = ["target_id", "pt_root_id", "session", "scan_idx", "unit_id", "pref_ori", "pref_dir", "gOSI", "gDSI", "cc_abs"]
+        df = _read(layout, table, wanted, ["target_id", "pt_root_id", "cc_abs"])
+        if mode == "best_only":
+            df = df.sort_values("cc_abs", ascending=False, kind="stable").drop_duplicates("target_id", keep="first")
+    summary["tables"][table] = len(df)
+    df = df[df["pt_root_id"] != 0].drop(columns="pt_root_id").rename(columns={"unit_id": "functional_unit_id"})
+    df["tuning_type"] = "matched"
+    merged = units.merge(df, left_on="nucleus_id", right_on="target_id", how="left").drop(columns="target_id")
+    merged["tuning_type"] = merged["tuning_type"].fillna("not_matched")
+    summary["functional_matched_units"] = int(merged.loc[merged["tuning_type"] == "matched", "nucleus_id"].nunique())
+    summary["functional_rows"] = len(merged)
+    return merged
+
+
+def format_summary(summary: dict) -> str:
+    """The human-readable summary the CLI prints."""
+    lines = [f"version {summary['version']}: {summary['nuclei']:,} nuclei -> {summary['units']:,} units "
+             f"({summary['unique_root_ids']:,} root ids)"]
+    labels = {
+        "no_cell_type": "no cell type",
+        "no_brain_area": "no brain area",
+        "root_id_0": "root id 0 (no segment)",
+        "multi_soma": "multi-soma root ids",
+    }
+    for key, label in labels.items():
+        n = summary["removed"].get(key, 0)
+        extra = f" ({summary['multi_soma_root_ids']:,} root ids)" if key == "multi_soma" and n else ""
+        lines.append(f"  removed {n:>7,}  {label}{extra}")
+    for table, n in summary.get("collapsed_duplicate_rows", {}).items():
+        if n:
+            lines.append(f"  kept newest of repeated rows in {table}: {n:,} older row(s) ignored, no unit removed")
+    for table, n in summary.get("corrections_applied", {}).items():
+        lines.append(f"  corrected {n:,} units from {table}")
+    if summary.get("functional") != "none":
+        lines.append(f"  functional ({summary['functional']}): {summary.get('functional_matched_units', 0):,} units matched, "
+                     f"{summary.get('functional_rows', 0):,} rows")
+    lines.append("  layers (µm below pia):")
+    for row in summary["layers"]:
+        lines.append(f"    {row['layer']:<5} {row['y_start']:>11.6f} – {row['y_end']:>11.6f}  ({row['height']:.1f} µm)")
+    return "\n".join(lines)
