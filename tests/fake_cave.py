@@ -194,3 +194,42 @@ class FakeCAVE:
             out = out[cols]
         offset = int(body.get("offset") or 0)
         return out.iloc[offset:].reset_index(drop=True)
+
+
+# -- synapse tables (issue 3) ---------------------------------------------------
+
+SYNAPSE_TABLE = "synapses_pni_2"
+
+
+def synapse_table(n_neurons: int = 40, n_synapses: int = 4000, seed: int = 0, hub_synapses: int = 0) -> pd.DataFrame:
+    """A ``synapses_pni_2``-shaped table as the server keeps it (split voxel positions).
+
+    Root ids look like MICrONS ones (``864691135xxxxxxxxx``); pre and post are
+    drawn from the same neurons, so a few autapses occur. ``hub_synapses``
+    extra synapses all go onto the first neuron (a cell with more inputs than
+    one capped answer holds). Rows are shuffled: the server's storage order.
+    """
+    rng = np.random.default_rng(seed)
+    roots = np.sort(864691135_000_000_000 + rng.choice(10**9, size=n_neurons, replace=False)).astype(np.int64)
+    pre = roots[rng.integers(0, n_neurons, n_synapses)]
+    post = roots[rng.integers(0, n_neurons, n_synapses)]
+    if hub_synapses:
+        pre = np.concatenate([pre, roots[rng.integers(1, n_neurons, hub_synapses)]])
+        post = np.concatenate([post, np.full(hub_synapses, roots[0])])
+    n = len(pre)
+    ids = 150_000_000 + rng.choice(10**8, size=n, replace=False)
+    ctr = np.column_stack([rng.uniform(150_000, 300_000, n), rng.uniform(80_000, 240_000, n),
+                           rng.uniform(15_000, 27_000, n)]).round()
+    df = pd.DataFrame({
+        "id": ids.astype(np.int64),
+        "valid": "t",
+        "pre_pt_supervoxel_id": (89_000_000_000_000_000 + rng.integers(0, 10**12, n)).astype(np.int64),
+        "pre_pt_root_id": pre,
+        "post_pt_supervoxel_id": (89_000_000_000_000_000 + rng.integers(0, 10**12, n)).astype(np.int64),
+        "post_pt_root_id": post,
+        "size": rng.integers(40, 20_000, n).astype(np.int64),
+    })
+    for name, offset in (("pre_pt", -30.0), ("ctr_pt", 0.0), ("post_pt", 30.0)):
+        for i, axis in enumerate("xyz"):
+            df[f"{name}_position_{axis}"] = ctr[:, i] + (offset if axis == "x" else 0.0)
+    return df.sample(frac=1.0, random_state=seed).reset_index(drop=True)

@@ -147,5 +147,61 @@ class Dataset:
             raise DataError(f"{path} is corrupt ({type(exc).__name__}); run process again") from None
 
     # -- synapses (core/synapses.py) -----------------------------------------
+    @property
+    def synapse_store(self):
+        """The merged local synapse store (kept, so its file index stays cached)."""
+        from .synapses import store_for
+
+        if getattr(self, "_synapse_store", None) is None:
+            self._synapse_store = store_for(self.layout)
+        return self._synapse_store
+
+    def download_synapses(
+        self,
+        pre_ids=None,
+        post_ids=None,
+        aggregate: bool = True,
+        workers: int = 4,
+        chunk_size: int | None = None,
+        progress: Callable[[int, int, int], None] | None = None,
+        page_limit: int | None = None,
+    ):
+        """Download (or resume) synapses between ``pre_ids`` and ``post_ids`` (None = any neuron).
+
+        Returns a :class:`~napari_microns.core.synapses.DownloadReport`; raises
+        :class:`IncompleteError` after keeping every finished chunk if some failed.
+        ``progress(chunks_done, chunks_total, rows)`` is called after each chunk.
+        See ``docs/synapses.md``.
+        """
+        from .synapses import DEFAULT_CHUNK_SIZE, download_synapses
+
+        return download_synapses(
+            lambda: self.client, self.layout, table=self.tables["synapses"], datastack=self.datastack,
+            pre_ids=pre_ids, post_ids=post_ids, aggregate=aggregate, workers=workers,
+            chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size, progress=progress, policy=self.retry,
+            page_limit=page_limit, store=self.synapse_store,
+        )
+
+    def synapses(self, pre_ids=None, post_ids=None, aggregate: bool = False, drop_autapses: bool = False) -> pd.DataFrame:
+        """Synapses from the local store (per synapse, or per (pre, post) pair with ``aggregate``)."""
+        from .synapses import query_synapses
+
+        return query_synapses(self.synapse_store, pre_ids, post_ids, aggregate=aggregate, drop_autapses=drop_autapses)
+
+    def import_synapses(self, path_or_dataframe) -> dict:
+        """Merge a datacleaner synapse folder/CSV, a file or a DataFrame into the local store."""
+        from .synapses import import_synapses
+
+        return import_synapses(path_or_dataframe, self.layout, store=self.synapse_store)
+
+    def connectivity(self, root_ids, value: str = "size", group_by: str | None = None,
+                     drop_autapses: bool = False) -> pd.DataFrame:
+        """The pre x post matrix of summed sizes (or counts) among ``root_ids``, optionally
+        grouped by a units column such as ``cell_type``."""
+        from .synapses import connectivity_matrix
+
+        connections = self.synapses(root_ids, root_ids, aggregate=True, drop_autapses=drop_autapses)
+        units = self.units() if group_by is not None else None
+        return connectivity_matrix(connections, root_ids=root_ids, value=value, group_by=group_by, units=units)
 
     # -- morphology (core/morphology.py) -------------------------------------

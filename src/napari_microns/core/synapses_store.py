@@ -1,0 +1,252 @@
+"""The merged local synapse store: Parquet files laid out for lookups by root id.
+
+Layout under ``<datadir>/<version>/synapses/store/``::
+
+    synapses/by_pre/part-NN.parquet      per-synapse rows, bucket NN of the pre root id
+    synapses/by_post/part-NN.parquet     the same rows, bucketed and sorted by post root id
+    connections/by_pre/part-NN.parquet   aggregated (pre, post) rows, same two copies
+    connections/by_post/part-NN.parquet
+    sources.json                         what was merged in: downloads and imports
+
+Every row is kept twice, once per side, so a question about a neuron's
+outputs and one about its inputs both read a few kilobytes: the root id picks
+one bucket file (a hash of the id), the file is sorted by that id and written
+in small row groups, and the row groups' min/max statistics (cached in memory)
+say which of them hold the id. Merging is a union deduplicated by synapse id
+(or by the (pre, post) pair for aggregated rows), so merging the same rows
+twice changes nothing: an interrupted merge is finished by running it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .errors import DataError
+from .layout import atomic_path, atomic_write_json, read_json
+
+log = logging.getLogger(__name__)
+
+PRE = "pre_pt_root_id"
+POST = "post_pt_root_id"
+
+#: per-synapse rows: positions in pia-aligned µm (as the units) and in 4x4x40 nm voxels
+SYNAPSE_SCHEMA = pa.schema([
+    ("id", pa.int64()),
+    (PRE, pa.int64()),
+    (POST, pa.int64()),
+    ("size", pa.int64()),
+    ("ctr_pt_position_x", pa.float64()),
+    ("ctr_pt_position_y", pa.float64()),
+    ("ctr_pt_position_z", pa.float64()),
+    ("ctr_pt_position_vx_x", pa.float64()),
+    ("ctr_pt_position_vx_y", pa.float64()),
+    ("ctr_pt_position_vx_z", pa.float64()),
+])
+
+#: aggregated rows: one per (pre, post) pair; ``size`` is the summed size
+#: (datacleaner's name), ``n_synapses`` is null when a source did not count them
+CONNECTION_SCHEMA = pa.schema([
+    (PRE, pa.int64()),
+    (POST, pa.int64()),
+    ("n_synapses", pa.int64()),
+    ("size", pa.int64()),
+])
+
+N_BUCKETS = 64
+ROW_GROUP_ROWS = 8192
+_KINDS = {"synapses": (SYNAPSE_SCHEMA, ("id",)), "connections": (CONNECTION_SCHEMA, (PRE, POST))}
+_SIDES = {"pre": PRE, "post": POST}
+
+
+def bucket_of(root_ids) -> np.ndarray:
+    """The bucket of each root id (a multiplicative hash: root ids share high bits)."""
+    ids = np.asarray(root_ids, dtype=np.int64).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        return ((ids * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(58)).astype(np.int64) % N_BUCKETS
+
+
+def empty_table(kind: str) -> pa.Table:
+    return _KINDS[kind][0].empty_table()
+
+
+def as_table(df: pd.DataFrame, kind: str) -> pa.Table:
+    """``df`` with exactly the store's columns and types (positions may be absent: null)."""
+    schema = _KINDS[kind][0]
+    arrays = []
+    for field in schema:
+        if field.name in df.columns:
+            arrays.append(pa.array(df[field.name].to_numpy(), type=field.type, from_pandas=True))
+        else:
+            arrays.append(pa.nulls(len(df), type=field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def dedup_sorted(table: pa.Table, key_cols, sort_col: str) -> pa.Table:
+    """``table`` without repeated keys (the last copy wins), sorted by ``sort_col`` then the keys."""
+    n = table.num_rows
+    if n == 0:
+        return table
+    keys = [table.column(c).to_numpy() for c in key_cols]
+    order = np.lexsort((np.arange(n), *reversed(keys)))  # by keys, then by position
+    same_as_next = np.ones(n - 1, dtype=bool)
+    for k in keys:
+        ks = k[order]
+        same_as_next &= ks[1:] == ks[:-1]
+    kept = order[np.append(~same_as_next, True)]
+    sort_keys = [table.column(sort_col).to_numpy()[kept], *(k[kept] for k in keys)]
+    return table.take(pa.array(kept[np.lexsort(tuple(reversed(sort_keys)))])).combine_chunks().replace_schema_metadata(None)
+
+
+@dataclass
+class _FileIndex:
+    """A bucket file's row-group key ranges, so a lookup opens only what it needs."""
+
+    stamp: tuple
+    file: pq.ParquetFile
+    mins: np.ndarray
+    maxs: np.ndarray
+
+
+class SynapseStore:
+    """Read and merge the store in ``root`` (``<datadir>/<version>/synapses/store``)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self._index: dict[Path, _FileIndex] = {}
+        self._lock = threading.Lock()
+
+    # -- paths ----------------------------------------------------------------
+    def part_path(self, kind: str, side: str, bucket: int) -> Path:
+        return self.root / kind / f"by_{side}" / f"part-{bucket:02d}.parquet"
+
+    @property
+    def sources_path(self) -> Path:
+        return self.root / "sources.json"
+
+    def has(self, kind: str) -> bool:
+        return any((self.root / kind / "by_pre").glob("part-*.parquet"))
+
+    def sources(self) -> list[dict]:
+        try:
+            return read_json(self.sources_path)
+        except FileNotFoundError:
+            return []
+
+    def add_source(self, record: dict) -> None:
+        """Record a merged download or import (replacing an earlier record of the same key)."""
+        records = [r for r in self.sources() if r.get("key") != record["key"]]
+        records.append(record)
+        atomic_write_json(self.sources_path, records)
+
+    # -- merging --------------------------------------------------------------
+    def merge(self, table: pa.Table, kind: str) -> None:
+        """Union ``table`` (store schema) into the store, deduplicated, both copies."""
+        schema, key_cols = _KINDS[kind]
+        if table.schema != schema:
+            table = table.select(schema.names).cast(schema)
+        if table.num_rows == 0:
+            return
+        for side, col in _SIDES.items():
+            buckets = bucket_of(table.column(col).to_numpy())
+            order = np.argsort(buckets, kind="stable")
+            sorted_buckets = buckets[order]
+            cuts = np.searchsorted(sorted_buckets, np.arange(N_BUCKETS + 1))
+            for b in range(N_BUCKETS):
+                lo, hi = cuts[b], cuts[b + 1]
+                if lo == hi:
+                    continue
+                new = table.take(pa.array(order[lo:hi]))
+                self._merge_part(self.part_path(kind, side, b), new, kind, col, key_cols)
+
+    def _merge_part(self, path: Path, new: pa.Table, kind: str, sort_col: str, key_cols) -> None:
+        parts = [new]
+        if path.exists():
+            parts.insert(0, self._read_whole(path, kind))
+        merged = pa.concat_tables(parts) if len(parts) > 1 else new
+        out = dedup_sorted(merged, key_cols, sort_col)
+        with atomic_path(path) as tmp:
+            pq.write_table(out, tmp, row_group_size=ROW_GROUP_ROWS, compression="zstd", write_statistics=True)
+        with self._lock:
+            self._index.pop(path, None)
+
+    def _read_whole(self, path: Path, kind: str) -> pa.Table:
+        try:
+            return pq.read_table(path, schema=_KINDS[kind][0])
+        except Exception as exc:  # noqa: BLE001
+            raise DataError(f"synapse store file {path} is corrupt ({type(exc).__name__}); delete {self.root} and merge again") from None
+
+    # -- reading --------------------------------------------------------------
+    def _file_index(self, path: Path) -> _FileIndex | None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        with self._lock:
+            cached = self._index.get(path)
+            if cached is not None and cached.stamp == stamp:
+                return cached
+        try:
+            pf = pq.ParquetFile(path, memory_map=True)
+            meta = pf.metadata
+            sort_col = PRE if path.parent.name == "by_pre" else POST
+            col_idx = pf.schema_arrow.get_field_index(sort_col)
+            mins = np.empty(meta.num_row_groups, dtype=np.int64)
+            maxs = np.empty(meta.num_row_groups, dtype=np.int64)
+            for i in range(meta.num_row_groups):
+                stats = meta.row_group(i).column(col_idx).statistics
+                mins[i], maxs[i] = stats.min, stats.max
+        except Exception as exc:  # noqa: BLE001
+            raise DataError(f"synapse store file {path} is corrupt ({type(exc).__name__}); delete {self.root} and merge again") from None
+        entry = _FileIndex(stamp, pf, mins, maxs)
+        with self._lock:
+            self._index[path] = entry
+        return entry
+
+    def lookup(self, kind: str, side: str, root_ids: Iterable[int]) -> pa.Table:
+        """Every row of ``kind`` whose ``side`` (``pre``/``post``) root id is in ``root_ids``."""
+        col = _SIDES[side]
+        ids = np.unique(np.asarray(list(root_ids) if not isinstance(root_ids, np.ndarray) else root_ids, dtype=np.int64))
+        if len(ids) == 0:
+            return empty_table(kind)
+        buckets = bucket_of(ids)
+        pieces = []
+        for b in np.unique(buckets):
+            entry = self._file_index(self.part_path(kind, side, int(b)))
+            if entry is None:
+                continue
+            wanted = ids[buckets == b]
+            # row groups are sorted by the key: the ones whose [min, max] holds a wanted id
+            first = np.searchsorted(entry.maxs, wanted, side="left")
+            last = np.searchsorted(entry.mins, wanted, side="right")
+            groups = sorted({g for f, l in zip(first, last) for g in range(f, l)})
+            if not groups:
+                continue
+            try:
+                piece = entry.file.read_row_groups(groups)
+            except Exception as exc:  # noqa: BLE001
+                raise DataError(f"synapse store file {self.part_path(kind, side, int(b))} is corrupt ({type(exc).__name__}); delete {self.root} and merge again") from None
+            pieces.append(piece.filter(pc.is_in(piece.column(col), value_set=pa.array(wanted))))
+        if not pieces:
+            return empty_table(kind)
+        return pa.concat_tables(pieces).replace_schema_metadata(None)
+
+    def read_all(self, kind: str) -> pa.Table:
+        """The whole of ``kind`` (the by-pre copy), sorted by pre root id within buckets."""
+        pieces = [self._read_whole(p, kind) for p in sorted((self.root / kind / "by_pre").glob("part-*.parquet"))]
+        if not pieces:
+            return empty_table(kind)
+        return pa.concat_tables(pieces).replace_schema_metadata(None)
+
+    def count(self, kind: str) -> int:
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in (self.root / kind / "by_pre").glob("part-*.parquet"))
