@@ -192,6 +192,12 @@ def plan(pre_ids, post_ids, *, aggregate: bool, chunk_size: int, table: str, ver
     }
 
 
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Temporary files a killed process left behind (never renamed into place: not data)."""
+    for tmp in folder.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -217,6 +223,7 @@ class Manifest:
                 raise DataError(f"{path} does not match its request; delete {folder} and rerun")
         else:
             atomic_write_json(path, spec)
+        _remove_stale_temporaries(folder / "chunks")
         return cls(folder, spec)
 
     def data_path(self, index: int) -> Path:

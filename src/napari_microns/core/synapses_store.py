@@ -156,6 +156,9 @@ class SynapseStore:
             table = table.select(schema.names).cast(schema)
         if table.num_rows == 0:
             return
+        for side in _SIDES:  # left by a killed merge; the store has one writer at a time
+            for tmp in (self.root / kind / f"by_{side}").glob(".part-*.tmp"):
+                tmp.unlink(missing_ok=True)
         for side, col in _SIDES.items():
             buckets = bucket_of(table.column(col).to_numpy())
             order = np.argsort(buckets, kind="stable")
