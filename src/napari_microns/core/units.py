@@ -36,6 +36,7 @@ UNIT_COLUMNS = [
     "nucleus_id", "pt_root_id", *POSITION, "classification_system", "cell_type", "brain_area",
     "strategy_axon", "strategy_dendrite", "tuning_type", "layer", *VOXEL_POSITION,
 ]
+LABEL_COLUMNS = ["classification_system", "cell_type", "brain_area", "strategy_axon", "strategy_dendrite", "tuning_type", "layer"]
 FUNCTIONAL_COLUMNS = ["session", "scan_idx", "functional_unit_id", "pref_ori", "pref_dir", "gOSI", "gDSI", "cc_abs"]
 
 
@@ -136,6 +137,10 @@ def build_units(layout: Layout, tables: VersionTables, functional: str = "none",
     units = add_functional(units, layout, tables, functional, summary)
     ordered = [c for c in UNIT_COLUMNS if c in units.columns]
     units = units[ordered + [c for c in units.columns if c not in ordered]]
+    # Labels as categoricals: a tenth of the memory, fast parquet, and what napari colours by.
+    for col in LABEL_COLUMNS:
+        if col in units.columns:
+            units[col] = units[col].astype("category")
     summary["units"] = len(units)
     summary["unique_root_ids"] = int(units["pt_root_id"].nunique())
     summary["layers"] = layers.to_dict(orient="records")
