@@ -45,6 +45,11 @@ class Dataset:
         touches the network.
     retry
         Retry policy for every server call (backoff with jitter).
+    skeleton_source, mesh_source
+        Where skeletons and meshes come from: ``"cave"`` (skeleton service;
+        the datastack's segmentation source) or a cloud-volume path such as
+        ``precomputed://file:///...``. None: ``<datadir>/<version>/sources.json``
+        when present, else ``"cave"``. See ``docs/morphology.md``.
     """
 
     def __init__(
@@ -54,8 +59,13 @@ class Dataset:
         datastack: str = DEFAULT_DATASTACK,
         client=None,
         retry: RetryPolicy = DEFAULT_RETRY,
+        skeleton_source: str | None = None,
+        mesh_source: str | None = None,
     ):
         self.tables: VersionTables = tables_for(version)  # unknown version fails here, offline
+        # morphology sources: None = <version>/sources.json, else the datastack's CAVE defaults
+        self.skeleton_source = skeleton_source
+        self.mesh_source = mesh_source
         self.version = int(version)
         self.datastack = datastack
         self.layout = Layout(Path(datadir), self.version)
@@ -205,3 +215,27 @@ class Dataset:
         return connectivity_matrix(connections, root_ids=root_ids, value=value, group_by=group_by, units=units)
 
     # -- morphology (core/morphology.py) -------------------------------------
+    @property
+    def morphology(self):
+        """The skeleton/mesh fetcher and its cache (:class:`~.morphology.Morphology`)."""
+        if getattr(self, "_morphology", None) is None:
+            from .morphology import Morphology
+
+            self._morphology = Morphology(self)
+        return self._morphology
+
+    def skeleton(self, root_id):
+        """The skeleton of ``root_id`` (a ``NeuronSkeleton``: nm and pia-aligned µm), cached on disk."""
+        return self.morphology.skeleton(root_id)
+
+    def skeletons(self, root_ids, workers: int = 4, progress=None):
+        """``{root_id: NeuronSkeleton}``; failures raise ``IncompleteError`` (with ``.results``, ``.failures``) at the end."""
+        return self.morphology.skeletons(root_ids, workers=workers, progress=progress)
+
+    def mesh(self, root_id, lod: int | None = None, max_faces: int | None = None):
+        """The mesh of ``root_id`` (a ``NeuronMesh``), coarsest suitable level of detail, decimated to ``max_faces``."""
+        return self.morphology.mesh(root_id, lod=lod, max_faces=max_faces)
+
+    def meshes(self, root_ids, lod: int | None = None, max_faces: int | None = None, workers: int = 4, progress=None):
+        """``{root_id: NeuronMesh}``; failures raise ``IncompleteError`` at the end, like :meth:`skeletons`."""
+        return self.morphology.meshes(root_ids, lod=lod, max_faces=max_faces, workers=workers, progress=progress)
