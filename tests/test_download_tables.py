@@ -167,3 +167,11 @@ def test_version_expiring_mid_download_is_a_version_error(tmp_path, server_table
     fake.expired_versions = [1300]
     with fake, pytest.raises(VersionError, match="410"):
         ds.download_tables(["nucleus_detection_v0"])
+
+
+def test_no_saved_token_fails_offline_with_instructions(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # caveclient looks for ~/.cloudvolume/secrets/
+    ds = Dataset(tmp_path / "data", version=1300)
+    with pytest.raises(AuthError) as err:
+        ds.download_tables()
+    assert "no CAVE token" in str(err.value) and "napari-microns login" in str(err.value)

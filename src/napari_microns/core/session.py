@@ -190,6 +190,10 @@ def call_with_retry(
 def make_client(datastack: str, policy: RetryPolicy = DEFAULT_RETRY, pool_maxsize: int = 16):
     """A CAVEclient for ``datastack`` with the token caveclient has saved."""
     from caveclient import CAVEclient
+    from caveclient.auth import AuthClient
+
+    if not AuthClient().token:  # checked offline, before any server says 401
+        raise AuthError(f"no CAVE token is saved on this machine: {TOKEN_HELP}")
 
     def create():
         return CAVEclient(datastack, max_retries=0, pool_maxsize=pool_maxsize)
