@@ -368,3 +368,38 @@ def test_dataset_connectivity_matches_the_table(tmp_path, table, roots):
             assert matrix.iloc[i, j] == ((want[PRE] == a) & (want[POST] == b)).sum()
     no_autapses = ds.connectivity(ids, value="size", drop_autapses=True)
     assert (np.diag(no_autapses.to_numpy()) == 0).all()
+
+
+# -- command line --------------------------------------------------------------------
+
+
+def test_cli_resumes_a_download_and_reports(tmp_path, table, roots, fast_retry, capsys):
+    from napari_microns.cli import main
+
+    fake = serve(table)
+    with fake:
+        dataset(tmp_path, fake, fast_retry).download_synapses(pre_ids=roots[:6], post_ids=None, chunk_size=3)
+    ids_file = tmp_path / "pre.txt"
+    ids_file.write_text("# presynaptic cells\n" + "\n".join(str(r) for r in roots[:3]) + "\n" + ",".join(str(r) for r in roots[3:6]) + "\n")
+    # the same request from the command line: everything is on disk, so no server is needed
+    code = main(["synapses", "--datadir", str(tmp_path), "--version", "1300", "--pre", str(ids_file),
+                 "--post", "all", "--chunk-size", "3"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "in 2/2 chunks (2 resumed); 6 pre ids covered" in out.out
+    assert "synapse chunks" in out.err  # the progress bar
+    code = main(["synapses", "--datadir", str(tmp_path), "--pre", ",".join(str(r) for r in roots[:6]),
+                 "--chunk-size", "3"])
+    assert code == 0 and "2 resumed" in capsys.readouterr().out
+
+
+def test_cli_imports_and_fails_with_one_line(tmp_path, table, capsys):
+    from napari_microns.cli import main
+
+    datacleaner_chunks(table, tmp_path / "raw" / "synapses", aggregated=True)
+    assert main(["synapses", "--datadir", str(tmp_path / "d"), "--import", str(tmp_path / "raw")]) == 0
+    assert "connections rows" in capsys.readouterr().out
+    for bad in (["--pre", "12,abc"], ["--post", str(tmp_path / "missing.txt")], []):
+        code = main(["synapses", "--datadir", str(tmp_path / "d"), *bad])
+        err = capsys.readouterr().err.strip()
+        assert code == 1 and err.startswith("error: ") and "\n" not in err

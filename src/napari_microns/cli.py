@@ -114,57 +114,57 @@ def run_login(args) -> None:
     print(f"token saved to {auth._token_file}; caveclient and napari-microns will use it from now on")
 
 
-# -- morphology ----------------------------------------------------------------
+# -- synapses ------------------------------------------------------------------
 
-def add_morphology(sub) -> None:
-    p = sub.add_parser("morphology", help="fetch skeletons (and meshes) of root ids into the local cache")
+def add_synapses(sub) -> None:
+    p = sub.add_parser("synapses", help="download synapses between root ids into the local store (resumable)")
     add_data_arguments(p)
-    p.add_argument("root_ids", nargs="+", metavar="ROOT_ID", help="root ids at this version")
-    p.add_argument("--mesh", action="store_true", help="fetch meshes too")
-    p.add_argument("--max-faces", type=int, default=None, metavar="N", help="decimate meshes to at most N faces")
-    p.add_argument("--lod", type=int, default=None, help="mesh level of detail (default: the coarsest suitable)")
-    p.add_argument("--workers", type=int, default=4, help="concurrent downloads (default: 4)")
-    p.set_defaults(run=run_morphology)
+    p.add_argument("--pre", default="all", metavar="IDS",
+                   help="presynaptic root ids: a comma list, a file of ids, or 'all' (any neuron; default)")
+    p.add_argument("--post", default="all", metavar="IDS",
+                   help="postsynaptic root ids: a comma list, a file of ids, or 'all' (any neuron; default)")
+    p.add_argument("--per-synapse", action="store_true",
+                   help="keep every synapse with its position (default: one row per pre/post pair)")
+    p.add_argument("--workers", type=int, default=4, help="concurrent requests (default: 4; be kind to the server)")
+    p.add_argument("--chunk-size", type=int, default=None, metavar="N", help="root ids per chunk (default: 100)")
+    p.add_argument("--import", dest="import_path", type=Path, metavar="PATH",
+                   help="instead of downloading, merge a microns_datacleaner synapse folder or CSV into the store")
+    p.set_defaults(run=run_synapses)
 
 
-def run_morphology(args) -> None:
+def run_synapses(args) -> None:
     from tqdm import tqdm
 
-    from .core.errors import IncompleteError
+    from .core.synapses import parse_ids_argument
 
     ds = _dataset(args)
-    failed: dict = {}
+    if args.import_path is not None:
+        result = ds.import_synapses(args.import_path)
+        print(f"imported {result['rows']:,} {result['kind']} rows from {result['origin']} into {ds.synapse_store.root}")
+        return
+    pre, post = parse_ids_argument(args.pre, "--pre"), parse_ids_argument(args.post, "--post")
+    bar = None
 
-    def fetch(what, call):
-        with tqdm(total=len(set(args.root_ids)), unit="neuron", desc=what) as bar:
-            def progress(done, total):
-                bar.n = done
-                bar.refresh()
-            try:
-                return call(progress)
-            except IncompleteError as exc:
-                failed.update(exc.failures)
-                return exc.results
+    def progress(done, total, rows):
+        nonlocal bar
+        if bar is None:  # resumed chunks count as the start, so the ETA reflects this run's speed
+            bar = tqdm(total=total, initial=done, unit="chunk", desc="synapse chunks")
+        bar.update(done - bar.n)
+        bar.set_postfix_str(f"{rows:,} {'synapses' if args.per_synapse else 'connections'}")
 
-    skeletons = fetch("skeletons", lambda p: ds.skeletons(args.root_ids, workers=args.workers, progress=p))
-    meshes = {}
-    if args.mesh:
-        meshes = fetch("meshes", lambda p: ds.meshes(args.root_ids, lod=args.lod, max_faces=args.max_faces,
-                                                      workers=args.workers, progress=p))
-    cache = ds.morphology.cache
-    for rid, sk in skeletons.items():
-        print(f"{rid}: skeleton {sk.n_vertices:,} vertices -> {cache.skeleton_path(rid, sk.source)}")
-    for rid, m in meshes.items():
-        print(f"{rid}: mesh {m.n_faces:,} faces (lod {m.lod}) -> {cache.mesh_path(rid, m.source, args.lod, args.max_faces)}")
-    if failed:
-        for rid, exc in failed.items():
-            print(f"{rid}: failed: {exc}", file=sys.stderr)
-        raise IncompleteError(f"{len(failed)} root id(s) failed (listed above); rerun to retry them, what was fetched is cached")
+    try:
+        report = ds.download_synapses(pre_ids=pre, post_ids=post, aggregate=not args.per_synapse,
+                                      workers=args.workers, chunk_size=args.chunk_size, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    print(report.summary())
+    print(f"store: {ds.synapse_store.root}  (query: Dataset({str(ds.datadir)!r}, version={ds.version}).synapses(pre_ids=..., post_ids=...))")
 
 
 # -- entry point -----------------------------------------------------------------
 
-SUBCOMMANDS = [add_download, add_process, add_login, add_morphology]
+SUBCOMMANDS = [add_download, add_process, add_login, add_synapses]
 
 
 def build_parser() -> argparse.ArgumentParser:

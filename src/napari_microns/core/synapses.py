@@ -100,6 +100,28 @@ def normalize_ids(ids, side: str) -> np.ndarray | None:
     return out
 
 
+def parse_ids_argument(text: str, option: str = "ids") -> np.ndarray | None:
+    """A command-line IDS value: ``all``, a comma list, or a file of ids (commas, spaces or
+    lines; ``#`` starts a comment). None means any neuron."""
+    text = str(text).strip()
+    if text.lower() == "all":
+        return None
+    path = Path(text).expanduser()
+    looks_like_ids = all(part.strip().isdigit() for part in text.split(",") if part.strip())
+    if not looks_like_ids:
+        if not path.is_file():
+            raise DataError(f"{option}: {text!r} is neither 'all', a comma list of root ids, nor a file of ids")
+        lines = [line.split("#", 1)[0] for line in path.read_text().splitlines()]
+        text = " ".join(lines)
+    tokens = [t for t in text.replace(",", " ").split() if t]
+    bad = [t for t in tokens if not t.isdigit()]
+    if bad:
+        raise DataError(f"{option}: {bad[0]!r} is not a root id (expected integers)")
+    if not tokens:
+        raise DataError(f"{option}: no root ids in {text!r}")
+    return np.unique(np.array([int(t) for t in tokens], dtype=np.int64))
+
+
 # -- the report ----------------------------------------------------------------
 
 
