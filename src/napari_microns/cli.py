@@ -114,6 +114,54 @@ def run_login(args) -> None:
     print(f"token saved to {auth._token_file}; caveclient and napari-microns will use it from now on")
 
 
+# -- morphology ----------------------------------------------------------------
+
+def add_morphology(sub) -> None:
+    p = sub.add_parser("morphology", help="fetch skeletons (and meshes) of root ids into the local cache")
+    add_data_arguments(p)
+    p.add_argument("root_ids", nargs="+", metavar="ROOT_ID", help="root ids at this version")
+    p.add_argument("--mesh", action="store_true", help="fetch meshes too")
+    p.add_argument("--max-faces", type=int, default=None, metavar="N", help="decimate meshes to at most N faces")
+    p.add_argument("--lod", type=int, default=None, help="mesh level of detail (default: the coarsest suitable)")
+    p.add_argument("--workers", type=int, default=4, help="concurrent downloads (default: 4)")
+    p.set_defaults(run=run_morphology)
+
+
+def run_morphology(args) -> None:
+    from tqdm import tqdm
+
+    from .core.errors import IncompleteError
+
+    ds = _dataset(args)
+    failed: dict = {}
+
+    def fetch(what, call):
+        with tqdm(total=len(set(args.root_ids)), unit="neuron", desc=what) as bar:
+            def progress(done, total):
+                bar.n = done
+                bar.refresh()
+            try:
+                return call(progress)
+            except IncompleteError as exc:
+                failed.update(exc.failures)
+                return exc.results
+
+    skeletons = fetch("skeletons", lambda p: ds.skeletons(args.root_ids, workers=args.workers, progress=p))
+    meshes = {}
+    if args.mesh:
+        meshes = fetch("meshes", lambda p: ds.meshes(args.root_ids, lod=args.lod, max_faces=args.max_faces,
+                                                      workers=args.workers, progress=p))
+    cache = ds.morphology.cache
+    for rid, sk in skeletons.items():
+        print(f"{rid}: skeleton {sk.n_vertices:,} vertices -> {cache.skeleton_path(rid, sk.source)}")
+    for rid, m in meshes.items():
+        print(f"{rid}: mesh {m.n_faces:,} faces (lod {m.lod}) -> {cache.mesh_path(rid, m.source, args.lod, args.max_faces)}")
+    if failed:
+        for rid, exc in failed.items():
+            print(f"{rid}: failed: {exc}", file=sys.stderr)
+        raise IncompleteError(f"{len(failed)} root id(s) failed (listed above); rerun to retry them, what was fetched is cached")
+
+
 # -- synapses ------------------------------------------------------------------
 
 def add_synapses(sub) -> None:
@@ -164,7 +212,7 @@ def run_synapses(args) -> None:
 
 # -- entry point -----------------------------------------------------------------
 
-SUBCOMMANDS = [add_download, add_process, add_login, add_synapses]
+SUBCOMMANDS = [add_download, add_process, add_login, add_morphology, add_synapses]
 
 
 def build_parser() -> argparse.ArgumentParser:
