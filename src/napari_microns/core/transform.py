@@ -34,33 +34,29 @@ def _as_points(xyz) -> np.ndarray:
     return pts
 
 
-def voxels_to_um(xyz_vx) -> np.ndarray:
-    """4x4x40 nm voxel positions -> pia-aligned µm, shape (N, 3)."""
-    pts = _as_points(xyz_vx)
+def _apply(units: str, xyz, invert: bool = False) -> np.ndarray:
+    pts = _as_points(xyz)
     if len(pts) == 0:
         return pts.copy()
-    return np.asarray(_transform("vx").apply(pts), dtype=float)
+    t = _transform(units)
+    return np.asarray(t.invert(pts) if invert else t.apply(pts), dtype=float)
+
+
+def voxels_to_um(xyz_vx) -> np.ndarray:
+    """4x4x40 nm voxel positions -> pia-aligned µm, shape (N, 3)."""
+    return _apply("vx", xyz_vx)
 
 
 def nm_to_um(xyz_nm) -> np.ndarray:
     """Positions in nm -> pia-aligned µm, shape (N, 3)."""
-    pts = _as_points(xyz_nm)
-    if len(pts) == 0:
-        return pts.copy()
-    return np.asarray(_transform("nm").apply(pts), dtype=float)
+    return _apply("nm", xyz_nm)
 
 
 def um_to_voxels(xyz_um) -> np.ndarray:
     """Inverse of :func:`voxels_to_um` (used to build synthetic data)."""
-    pts = _as_points(xyz_um)
-    if len(pts) == 0:
-        return pts.copy()
-    return np.asarray(_transform("vx").invert(pts), dtype=float)
+    return _apply("vx", xyz_um, invert=True)
 
 
 def um_to_nm(xyz_um) -> np.ndarray:
     """Inverse of :func:`nm_to_um`."""
-    pts = _as_points(xyz_um)
-    if len(pts) == 0:
-        return pts.copy()
-    return np.asarray(_transform("nm").invert(pts), dtype=float)
+    return _apply("nm", xyz_um, invert=True)
