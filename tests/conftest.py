@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -18,3 +19,13 @@ FAST_RETRY = RetryPolicy(attempts=5, base_delay=0.001, max_delay=0.005)
 @pytest.fixture
 def fast_retry() -> RetryPolicy:
     return FAST_RETRY
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    """Qt platform for the napari tests: pytest-xvfb has set DISPLAY by now when Xvfb is
+    installed, so Qt uses xcb and napari can render (tests marked ``render``). Without a
+    display Qt runs offscreen and the rendering tests skip, unless
+    NAPARI_MICRONS_REQUIRE_RENDER=1 (set by .ci/run) makes them fail instead."""
+    if not os.environ.get("DISPLAY") and not os.environ.get("QT_QPA_PLATFORM"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"

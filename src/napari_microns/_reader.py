@@ -1,0 +1,87 @@
+"""npe2 reader: a processed data folder (``<datadir>/<version>``) or a units parquet.
+
+Drag either onto napari: the units appear as one Points layer coloured by
+cell type, with the cortical layer planes when the layers table is there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from . import layer_data as ld
+from .core.errors import DataError
+
+
+def _version_folder(path: Path) -> Path | None:
+    """``<datadir>/<version>`` holding ``processed/units.parquet``, from the folder itself
+    or its ``processed`` subfolder."""
+    for candidate in (path, path.parent if path.name == "processed" else None):
+        if candidate is not None and candidate.name.isdigit() and (candidate / "processed" / "units.parquet").exists():
+            return candidate
+    return None
+
+
+def _is_units_parquet(path: Path) -> bool:
+    if path.suffix != ".parquet" or not path.is_file():
+        return False
+    try:
+        import pyarrow.parquet as pq
+
+        names = set(pq.read_schema(path).names)
+    except Exception:  # noqa: BLE001 - not a parquet we can read: not ours
+        return False
+    # a processed units table, not a raw CAVE table (those have positions and root ids too)
+    return set(ld.POSITION_COLUMNS) | {"pt_root_id", "nucleus_id", "cell_type"} <= names
+
+
+def get_reader(path):
+    """Return a reader function if ``path`` is something this plugin opens, else None."""
+    if isinstance(path, list):
+        if len(path) != 1:
+            return None
+        path = path[0]
+    path = Path(path)
+    if path.is_dir() and _version_folder(path) is not None:
+        return read_microns
+    if _is_units_parquet(path):
+        return read_microns
+    return None
+
+
+def read_microns(path) -> list[tuple]:
+    """Layer data for a processed folder or a units parquet."""
+    if isinstance(path, list):
+        path = path[0]
+    path = Path(path)
+    meta: dict = {}
+    if path.is_dir():
+        from .core.dataset import Dataset
+
+        root = _version_folder(path)
+        if root is None:
+            raise DataError(f"{path} is not a processed data folder (<datadir>/<version>/processed/units.parquet)")
+        ds = Dataset(root.parent, version=int(root.name))
+        units = ds.units()
+        layers = ds.layers() if ds.layout.layers_path.exists() else None
+        meta = {"datadir": str(root.parent), "version": int(root.name)}
+    else:
+        units = pd.read_parquet(path)
+        sibling = path.with_name("layers.parquet")
+        layers = pd.read_parquet(sibling) if sibling.exists() and sibling != path else None
+        if path.parent.name == "processed" and path.parent.parent.name.isdigit():
+            meta = {"datadir": str(path.parent.parent.parent), "version": int(path.parent.parent.name)}
+    return scene_layers(units, layers, source=meta)
+
+
+def scene_layers(units: pd.DataFrame, layers: pd.DataFrame | None, color_by: str = "cell_type",
+                 source: dict | None = None) -> list[tuple]:
+    """Units Points plus (when known) layer planes, outlines and labels."""
+    out = [ld.units_layer_data(units, color_by=color_by)]
+    out[0][1]["metadata"].update(source or {})
+    if layers is not None and len(layers):
+        extent = ld.units_extent(units)
+        out += [ld.layer_planes_data(layers, extent), ld.layer_outlines_data(layers, extent),
+                ld.layer_labels_data(layers, extent)]
+    return out

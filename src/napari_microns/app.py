@@ -1,0 +1,132 @@
+"""What the ``demo``, ``view`` and ``figure`` commands do, callable from Python too."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+from .core.errors import MicronsError
+
+log = logging.getLogger(__name__)
+
+#: Window size used for figures (the canvas is a little smaller).
+FIGURE_WINDOW = (1400, 1000)
+
+
+def build_scene(viewer, dataset, root_ids: Sequence[int] = (), color_by: str = "cell_type",
+                skeleton: bool = True, mesh: bool = False, synapses: bool = False,
+                camera: str = "pia_up", dock: bool = False):
+    """Units, layer planes and the chosen neurons of ``dataset`` in ``viewer``.
+
+    Returns ``(scene, errors)``; errors are one-line messages of neurons that
+    could not be shown (the rest is shown).
+    """
+    from .figure import set_camera
+    from .scene import Scene
+
+    if dock:
+        widget = add_dock_widget(viewer)
+        scene = widget.scene
+    else:
+        scene = Scene(viewer)
+    scene.load(dataset, color_by=color_by, camera=None)
+    kinds = [k for k, on in (("skeleton", skeleton), ("mesh", mesh), ("synapses", synapses)) if on]
+    errors = scene.fetch_now(list(root_ids), kinds) if root_ids and kinds else []
+    if scene.neuron_layers():
+        scene.dim_units()
+    if dock and root_ids:
+        widget.ids_edit.setPlainText("\n".join(map(str, root_ids)))
+    set_camera(viewer, camera)
+    return scene, errors
+
+
+def add_dock_widget(viewer):
+    """The plugin's dock widget, added through napari's plugin machinery."""
+    _, widget = viewer.window.add_plugin_dock_widget("napari-microns", "MICrONS explorer")
+    return widget
+
+
+def _viewer(show: bool = True):
+    import napari
+
+    viewer = napari.Viewer(title="napari-microns", show=show)
+    viewer.window.resize(*FIGURE_WINDOW)
+    return viewer
+
+
+def _report(errors: Sequence[str]) -> None:
+    for message in errors:
+        log.warning(message)
+        print(f"warning: {message}")
+
+
+def demo(screenshot: str | Path | None = None, sample_dir: str | Path | None = None,
+         camera: str = "pia_up", movie: str | Path | None = None) -> Path | None:
+    """napari on the synthetic sample: units by cell type, layer planes, a few neurons
+    with skeletons, meshes and synapses. With ``screenshot`` (or ``movie``) it renders
+    to a file and quits, without a window (Xvfb when there is no display)."""
+    from .core.dataset import Dataset
+    from .core.sample import make_sample
+
+    print("preparing the synthetic sample (generated locally; not real MICrONS data)…")
+    info = make_sample(sample_dir)
+    dataset = Dataset(info.datadir, version=info.version)
+    print(f"sample: {dataset.layout.root}")
+    return _show(dataset, list(info.root_ids), "cell_type", mesh=True, synapses=True, out=screenshot,
+                 camera=camera, title="SYNTHETIC sample - cell type", movie=movie)
+
+
+def view(datadir, version: int, root_ids: Sequence[int] = (), color_by: str = "cell_type") -> None:
+    """napari on a processed data folder, with the MICrONS dock widget."""
+    from .core.dataset import Dataset
+
+    dataset = Dataset(datadir, version=version)
+    dataset.units()  # fail early, in one line, when the folder is not processed
+    _show(dataset, list(root_ids), color_by, mesh=False, synapses=False, out=None)
+
+
+def figure(datadir, version: int, out: str | Path, root_ids: Sequence[int] = (), color_by: str = "cell_type",
+           mesh: bool = False, synapses: bool = False, camera: str = "pia_up",
+           movie: str | Path | None = None) -> Path:
+    """Render a figure of a processed data folder to ``out`` (PNG), without a window."""
+    from .core.dataset import Dataset
+
+    dataset = Dataset(datadir, version=version)
+    dataset.units()
+    return _show(dataset, list(root_ids), color_by, mesh=mesh, synapses=synapses, out=out, camera=camera,
+                 title=color_by, movie=movie)
+
+
+def _show(dataset, root_ids, color_by, mesh, synapses, out, camera="pia_up", title="", movie=None):
+    from .figure import display_available, screenshot_figure, turntable
+
+    if out is None and movie is None:
+        import napari
+
+        viewer = _viewer(show=True)
+        _scene, errors = build_scene(viewer, dataset, root_ids, color_by, mesh=mesh, synapses=synapses,
+                                     camera=camera, dock=True)
+        _report(errors)
+        napari.run()
+        return None
+    with display_available():
+        viewer = _viewer(show=True)
+        try:
+            scene, errors = build_scene(viewer, dataset, root_ids, color_by, mesh=mesh, synapses=synapses,
+                                        camera=camera)
+            _report(errors)
+            written = None
+            if out is not None:
+                written = screenshot_figure(scene, out, title=title)
+                print(f"wrote {written}")
+            if movie is not None:
+                written_movie = turntable(viewer, movie)
+                print(f"wrote {written_movie}")
+                written = written or written_movie
+            return written
+        finally:
+            viewer.close()
+
+
+__all__ = ["MicronsError", "build_scene", "demo", "figure", "view"]

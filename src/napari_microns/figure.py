@@ -1,0 +1,215 @@
+"""Figures from a napari scene: camera presets, screenshots with a legend and
+a scale bar, turntable movies, and rendering without a display (Xvfb).
+
+napari needs OpenGL to draw, and Qt's ``offscreen`` platform has none; with
+no ``DISPLAY`` we start a virtual X server (pyvirtualdisplay + Xvfb) and use
+Qt's default ``xcb`` platform with a shown window.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from .core.errors import MicronsError
+
+def _oblique(azimuth_deg: float, elevation_deg: float):
+    """napari's default 3D view (along -z: x to the right, depth down) turned
+    ``azimuth`` about the depth axis and tilted ``elevation`` to look down from
+    above the pia; up on screen stays towards the pia."""
+    a, e = np.radians(azimuth_deg), np.radians(elevation_deg)
+    view = (-np.cos(e) * np.cos(a), np.sin(e), np.cos(e) * np.sin(a))
+    up = (-np.sin(e) * np.cos(a), -np.cos(e), np.sin(e) * np.sin(a))
+    return tuple(map(float, view)), tuple(map(float, up))
+
+
+#: name -> (view direction, up direction) in napari's displayed (z, y, x) order.
+#: y is depth below the pia, so "up" on screen is -y: the pia is at the top.
+CAMERA_PRESETS = {
+    "pia_up": _oblique(30.0, 18.0),  # the default: 3D, pia at the top
+    "front": ((-1.0, 0.0, 0.0), (0.0, -1.0, 0.0)),  # along z: x to the right, depth down
+    "side": ((0.0, 0.0, 1.0), (0.0, -1.0, 0.0)),  # along x: z across, depth down
+    "top": ((0.0, 1.0, 0.0), (-1.0, 0.0, 0.0)),  # down from the pia onto x-z
+}
+
+
+def camera_of(viewer):
+    """The viewer's camera (``viewer.scene.camera`` from napari 0.9 on)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera
+
+
+def scale_bar_of(viewer):
+    """The scale bar overlay (``viewer.canvas.overlays.scale_bar`` from napari 0.9 on)."""
+    canvas = getattr(viewer, "canvas", None)
+    overlays = getattr(canvas, "overlays", None)
+    if overlays is not None and hasattr(overlays, "scale_bar"):
+        return overlays.scale_bar
+    return viewer.scale_bar
+
+
+class DisplayError(MicronsError):
+    """No way to draw: no display and no Xvfb."""
+
+
+def set_camera(viewer, preset: str = "pia_up", zoom_to_fit: bool = True) -> None:
+    """Point the 3D camera: ``pia_up`` (default, oblique), ``front``, ``side`` or ``top``."""
+    if preset not in CAMERA_PRESETS:
+        raise MicronsError(f"unknown camera preset {preset!r}; choose one of: {', '.join(CAMERA_PRESETS)}")
+    viewer.dims.ndisplay = 3
+    view, up = CAMERA_PRESETS[preset]
+    camera = camera_of(viewer)
+    camera.perspective = 0.0  # orthographic: the scale bar stays true
+    if zoom_to_fit:
+        viewer.reset_view()
+    camera.set_view_direction(view, up)
+    if zoom_to_fit and preset == "pia_up":
+        camera.zoom *= 0.85  # the oblique box is taller than the fitted front view
+
+
+@contextlib.contextmanager
+def display_available(size: tuple[int, int] = (1600, 1200)) -> Iterator[None]:
+    """Make sure Qt can draw with OpenGL: use $DISPLAY, or start Xvfb for the block."""
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+            os.environ.pop("QT_QPA_PLATFORM")
+        yield
+        return
+    if shutil.which("Xvfb") is None:
+        raise DisplayError("no display and no Xvfb to render with; install Xvfb "
+                           "(`apt-get install xvfb xauth`) or run where a display is available")
+    from pyvirtualdisplay import Display
+
+    display = Display(visible=False, size=size, color_depth=24)
+    display.start()
+    previous = os.environ.pop("QT_QPA_PLATFORM", None)
+    try:
+        yield
+    finally:
+        display.stop()
+        if previous is not None:
+            os.environ["QT_QPA_PLATFORM"] = previous
+
+
+def legend_items_from_scene(scene) -> list[tuple[str, tuple]]:
+    """The colours a figure shows: units categories, then neuron layers."""
+    from .core import palettes
+
+    items: list[tuple[str, tuple]] = [(label, color) for label, color, _ in scene.legend()]
+    kinds = {lyr.metadata.get("napari_microns") for lyr in scene.viewer.layers if lyr.visible}
+    if "skeleton" in kinds:
+        items += [(palettes.COMPARTMENT_NAMES[c], palettes.COMPARTMENT[c]) for c in (2, 3, 4)]
+    syn = [lyr for lyr in scene.viewer.layers if lyr.metadata.get("napari_microns") == "synapses" and lyr.visible]
+    if syn and syn[0].metadata.get("color_by") == "direction":
+        items += [(f"{k} synapse", v) for k, v in palettes.SYNAPSE_DIRECTION.items()]
+    return items
+
+
+def add_legend(image: np.ndarray, items: Sequence[tuple[str, tuple]], title: str = "",
+               scale: float = 1.0) -> np.ndarray:
+    """A copy of an RGBA screenshot with a legend panel on its right side."""
+    from qtpy.QtCore import QRect, Qt
+    from qtpy.QtGui import QColor, QFont, QImage, QPainter
+
+    from qtpy.QtGui import QFontMetrics
+
+    h, w = image.shape[:2]
+    row = int(22 * scale)
+    probe = QFont()
+    probe.setPixelSize(int(14 * scale))
+    probe.setBold(True)
+    widest = max([QFontMetrics(probe).horizontalAdvance(t) for t in [title, *[lbl for lbl, _ in items]]] + [100])
+    panel_w = widest + row + int(30 * scale)
+    rows = len(items) + (1 if title else 0)
+    out_h = max(h, rows * row + 2 * row)
+    canvas = np.zeros((out_h, w + panel_w, 4), dtype=np.uint8)
+    canvas[..., 3] = 255
+    canvas[:h, :w] = image[..., :4] if image.shape[2] == 4 else np.dstack([image, np.full((h, w), 255, np.uint8)])
+    canvas = np.ascontiguousarray(canvas)
+    qimg = QImage(canvas.data, canvas.shape[1], canvas.shape[0], canvas.strides[0], QImage.Format.Format_RGBA8888)
+    painter = QPainter(qimg)
+    try:
+        font = QFont()
+        font.setPixelSize(int(14 * scale))
+        painter.setFont(font)
+        painter.setPen(QColor(230, 230, 230))
+        y = row
+        if title:
+            font.setBold(True)
+            painter.setFont(font)
+            painter.drawText(QRect(w + 10, y, panel_w - 14, row), int(Qt.AlignmentFlag.AlignVCenter), title)
+            font.setBold(False)
+            painter.setFont(font)
+            y += row
+        for label, color in items:
+            r, g, b = (int(round(255 * c)) for c in color[:3])
+            painter.fillRect(QRect(w + 10, y + row // 4, row // 2, row // 2), QColor(r, g, b))
+            painter.setPen(QColor(230, 230, 230))
+            painter.drawText(QRect(w + 10 + row, y, panel_w - row - 14, row), int(Qt.AlignmentFlag.AlignVCenter), label)
+            y += row
+    finally:
+        painter.end()
+    return _qimage_to_array(qimg)
+
+
+def _qimage_to_array(qimg) -> np.ndarray:
+    from qtpy.QtGui import QImage
+
+    qimg = qimg.convertToFormat(QImage.Format.Format_RGBA8888)
+    ptr = qimg.constBits()
+    ptr.setsize(qimg.sizeInBytes())
+    arr = np.frombuffer(ptr, np.uint8).reshape(qimg.height(), qimg.bytesPerLine() // 4, 4)
+    return arr[:, : qimg.width()].copy()
+
+
+def save_png(path: str | Path, image: np.ndarray) -> Path:
+    """Write an RGBA array as PNG (atomically)."""
+    from qtpy.QtGui import QImage
+
+    from .core.layout import atomic_path
+
+    image = np.ascontiguousarray(image.astype(np.uint8))
+    h, w = image.shape[:2]
+    fmt = QImage.Format.Format_RGBA8888 if image.shape[2] == 4 else QImage.Format.Format_RGB888
+    qimg = QImage(image.data, w, h, image.strides[0], fmt)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if not qimg.save(str(tmp), "PNG"):
+            raise MicronsError(f"could not write {path}")
+    return path
+
+
+def screenshot_figure(scene, out: str | Path, title: str = "", size: tuple[int, int] | None = None,
+                      legend: bool = True, scale_bar: bool = True) -> Path:
+    """Screenshot the scene's canvas with a scale bar and a legend of its colours."""
+    viewer = scene.viewer
+    bar = scale_bar_of(viewer)
+    bar.visible = scale_bar
+    bar.colored = False
+    bar.box = True
+    bar.font_size = 14
+    image = viewer.screenshot(canvas_only=True, size=size, flash=False)
+    if legend:
+        image = add_legend(image, legend_items_from_scene(scene), title=title or scene.color_by)
+    return save_png(out, image)
+
+
+def turntable(viewer, out: str | Path, frames: int = 72, fps: int = 24) -> Path:
+    """A movie turning the scene once around the depth axis, pia up (napari-animation)."""
+    from napari_animation import Animation
+
+    out = Path(out)
+    anim = Animation(viewer)
+    keyframes = 8
+    for k in range(keyframes + 1):
+        theta = 2 * np.pi * k / keyframes
+        # rotate the view direction in the z-x plane; depth stays vertical
+        camera_of(viewer).set_view_direction((-np.cos(theta), 0.0, np.sin(theta)), (0.0, -1.0, 0.0))
+        anim.capture_keyframe(steps=max(frames // keyframes, 1))
+    anim.animate(str(out), fps=fps, canvas_only=True)
+    return out
