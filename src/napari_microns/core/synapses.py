@@ -277,7 +277,7 @@ class Manifest:
     def write_chunk(self, index: int, table: pa.Table, queries: int) -> int:
         path = self.data_path(index)
         with atomic_path(path) as tmp:
-            pq.write_table(table, tmp, compression="zstd")
+            pq.write_table(table, tmp, compression="zstd", use_dictionary=[PRE, POST])
         atomic_write_json(self.record_path(index), {
             "state": "done", "rows": table.num_rows, "sha256": _sha256(path), "queries": queries,
             "first_id": self.spec["chunks"][index][0], "last_id": self.spec["chunks"][index][-1],
@@ -377,8 +377,8 @@ def synapse_rows(raw: pd.DataFrame, positions_in: str = "voxels") -> pa.Table:
         for i in range(3):
             df[_VX[i]] = vx[:, i]
             df[_UM[i]] = um[:, i]
-    df = df.sort_values("id", kind="stable", ignore_index=True)
-    return as_table(df, "synapses")
+    table = as_table(df, "synapses")
+    return table.take(pa.array(np.argsort(df["id"].to_numpy(), kind="stable")))
 
 
 def aggregate_rows(raw: pd.DataFrame) -> pa.Table:
