@@ -277,6 +277,24 @@ def test_decimation_bound():
         decimate(verts, faces, 4)
 
 
+def test_concurrent_decimation_matches_sequential():
+    """fast-simplification is not thread-safe by itself; batches decimate in threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from precomputed_fixtures import big_mesh
+
+    meshes = []
+    for i, n in enumerate((30_000, 20_000, 25_000, 15_000)):
+        verts, faces = big_mesh(n)
+        meshes.append((verts * (1 + 0.1 * i), faces))
+    sequential = [decimate(v, f, 2_000)[1] for v, f in meshes]
+    for _ in range(3):
+        with ThreadPoolExecutor(4) as pool:
+            concurrent = list(pool.map(lambda m: decimate(m[0], m[1], 2_000)[1], meshes))
+        for a, b in zip(sequential, concurrent):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_mesh_from_the_datastack_segmentation_source(tmp_path, neurons, layers):
     from cloudvolume import CloudVolume
 

@@ -316,8 +316,13 @@ def _make_skeleton(root_id, verts, edges, radius, compartment, root, source, met
     )
 
 
+#: fast-simplification keeps its working mesh in C++ globals: concurrent calls corrupt each
+#: other's results (tests/test_morphology.py shows it), so every call holds this lock.
+SIMPLIFY_LOCK = threading.Lock()
+
+
 def decimate(vertices: np.ndarray, faces: np.ndarray, max_faces: int) -> tuple[np.ndarray, np.ndarray]:
-    """Quadric decimation (fast-simplification) to at most ``max_faces`` faces."""
+    """Quadric decimation (fast-simplification) to at most ``max_faces`` faces. Thread-safe."""
     import fast_simplification
 
     max_faces = int(max_faces)
@@ -330,9 +335,11 @@ def decimate(vertices: np.ndarray, faces: np.ndarray, max_faces: int) -> tuple[n
     local = (vertices - centre).astype(np.float32)
     tri = np.asarray(faces, dtype=np.int32)
     target = max_faces
-    # the simplifier stops early on awkward meshes (borders, slivers); push harder until it fits
-    for agg in (7.0, 8.0, 9.0, 10.0, 10.0, 10.0):
-        v, f = fast_simplification.simplify(local, tri, target_count=target, agg=agg)
+    # agg=9 is ~2x faster than the default 7 at the same error on neuron-like meshes (docs/morphology.md);
+    # the simplifier stops early on awkward meshes (borders, slivers): push harder until it fits
+    for agg in (9.0, 10.0, 10.0, 10.0):
+        with SIMPLIFY_LOCK:
+            v, f = fast_simplification.simplify(local, tri, target_count=target, agg=agg)
         if 0 < len(f) <= max_faces:
             return (v + centre).astype(np.float64), f
         if len(f) > max_faces and agg == 10.0:
@@ -341,11 +348,19 @@ def decimate(vertices: np.ndarray, faces: np.ndarray, max_faces: int) -> tuple[n
 
 
 def _merge_duplicate_vertices(verts: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Draco fragments repeat vertices at fragment seams; merge exact duplicates."""
-    uniq, inverse = np.unique(verts, axis=0, return_inverse=True)
-    if len(uniq) == len(verts):
+    """Merge exactly repeated vertices (Draco fragment seams, chunk boundaries) so the
+    surface is connected for decimation; hashing, O(n), unlike cloud-volume's sort-based
+    ``consolidate``."""
+    import pandas as pd
+
+    verts = np.asarray(verts, dtype=np.float32)
+    codes = pd.DataFrame(verts).groupby([0, 1, 2], sort=False).ngroup().to_numpy()
+    n_unique = int(codes.max()) + 1 if len(codes) else 0
+    if n_unique == len(verts):
         return verts, faces
-    return uniq, inverse.reshape(-1)[faces]
+    first = np.full(n_unique, -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]  # the first vertex of each group
+    return verts[first], codes[np.asarray(faces)]
 
 
 # -- the fetcher ----------------------------------------------------------------
@@ -478,7 +493,7 @@ class Morphology:
         cached = self._cached_skeleton(root_id)
         if cached is not None:
             return cached
-        return self._store_skeleton(root_id, self._fetch_skeleton(root_id))
+        return self.store_skeleton(root_id, self._fetch_skeleton(root_id))
 
     def skeletons(self, root_ids: Iterable, workers: int = 4, progress: Progress | None = None) -> dict[int, NeuronSkeleton]:
         """Many skeletons; see :meth:`_batch` for concurrency and failures."""
@@ -497,12 +512,12 @@ class Morphology:
             # one bulk request per 500 ids answers every skeleton the service has already cached
             for rid, d in self._bulk_cached_skeletons(missing).items():
                 try:
-                    done[rid] = self._store_skeleton(rid, d)
+                    done[rid] = self.store_skeleton(rid, d)
                 except MicronsError as exc:
                     failures[rid] = exc
                 counter.step()
             missing = [r for r in missing if r not in done and r not in failures]
-        rest, more_failures = self._batch(missing, lambda r: self._store_skeleton(r, self._fetch_skeleton(r)), workers, counter)
+        rest, more_failures = self._batch(missing, lambda r: self.store_skeleton(r, self._fetch_skeleton(r)), workers, counter)
         done.update(rest)
         failures.update(more_failures)
         return self._finish(ids, done, failures, "skeletons")
@@ -519,7 +534,10 @@ class Morphology:
             meta=meta.get("source_meta", {}),
         )
 
-    def _store_skeleton(self, root_id: int, d) -> NeuronSkeleton:
+    def store_skeleton(self, root_id, d) -> NeuronSkeleton:
+        """Put a skeleton (the skeleton service's dict, e.g. a saved ``skeleton.json``) in the cache
+        of the current skeleton source, and return it."""
+        root_id = _as_root_id(root_id)
         sk = d if isinstance(d, NeuronSkeleton) else skeleton_from_dict(root_id, d, self.sources.skeleton)
         arrays = dict(vertices_nm=sk.vertices_nm, vertices_um=sk.vertices_um, edges=sk.edges,
                       radius_nm=sk.radius_nm, compartment=sk.compartment)
@@ -654,6 +672,9 @@ class Morphology:
 
             def get():
                 try:
+                    if source_mesh.__class__.__name__ == "UnshardedLegacyPrecomputedMeshSource":
+                        # cloud-volume's own merge of duplicates is slow on big meshes; ours runs below
+                        return source_mesh.get(root_id, remove_duplicate_vertices=False)
                     return source_mesh.get(root_id)
                 except Exception as exc:  # noqa: BLE001
                     if _looks_missing(exc):
@@ -665,7 +686,7 @@ class Morphology:
                 got = got[root_id] if root_id in got else (next(iter(got.values())) if len(got) == 1 else None)
             if got is None or len(got.faces) == 0:
                 raise self.missing_root_error(root_id, where, "mesh")
-            verts, faces = np.asarray(got.vertices), np.asarray(got.faces)
+            verts, faces = _merge_duplicate_vertices(got.vertices, got.faces)
         n_source = len(faces)
         if max_faces is not None:
             verts, faces = decimate(verts, faces, max_faces)

@@ -125,6 +125,7 @@ def _write_multires_meshes(mesh_dir: Path, meshes: Mapping[int, tuple], lods: in
     from cloudvolume.datasource.precomputed.sharding import ShardingSpecification, synthesize_shard_files
 
     from .layout import atomic_write_bytes, atomic_write_json
+    from .morphology import SIMPLIFY_LOCK
 
     spec = ShardingSpecification.from_dict(_SHARDING)
     quant_max = 2**_QUANTIZATION_BITS - 1
@@ -140,7 +141,8 @@ def _write_multires_meshes(mesh_dir: Path, meshes: Mapping[int, tuple], lods: in
         level_v, level_f = verts, faces
         for lod in range(lods):
             if lod > 0 and len(level_f) > 8:
-                level_v, level_f = fast_simplification.simplify(level_v, level_f, target_reduction=0.5)
+                with SIMPLIFY_LOCK:
+                    level_v, level_f = fast_simplification.simplify(level_v, level_f, target_reduction=0.5)
             stored = np.round((level_v - origin) / (chunk * 2**lod) * quant_max)
             fragments.append(DracoPy.encode(
                 stored.astype(np.float32), np.asarray(level_f, np.uint32),
