@@ -210,9 +210,76 @@ def run_synapses(args) -> None:
     print(f"store: {ds.synapse_store.root}  (query: Dataset({str(ds.datadir)!r}, version={ds.version}).synapses(pre_ids=..., post_ids=...))")
 
 
+# -- viewer: demo, view, figure ------------------------------------------------
+
+def _root_ids(values) -> list[int]:
+    from .scene import parse_root_ids
+
+    return parse_root_ids(" ".join(values or []))
+
+
+def _add_render_arguments(p) -> None:
+    from .figure import CAMERA_PRESETS
+
+    p.add_argument("--camera", choices=list(CAMERA_PRESETS), default="pia_up",
+                   help="camera preset (default: pia_up, an oblique 3D view with the pia at the top)")
+    p.add_argument("--movie", type=Path, metavar="FILE.mp4",
+                   help="also write a turntable movie (napari-animation; .mp4 or .gif)")
+
+
+def add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="open napari on the bundled SYNTHETIC sample (units, layers, neurons)")
+    p.add_argument("--screenshot", type=Path, metavar="FILE.png",
+                   help="render the demo to a PNG and exit (no window needed; uses Xvfb without a display)")
+    p.add_argument("--sample-dir", type=Path, default=None,
+                   help="where to generate the sample (default: $NAPARI_MICRONS_SAMPLE_DIR or ~/.cache/napari-microns/sample)")
+    _add_render_arguments(p)
+    p.set_defaults(run=run_demo)
+
+
+def run_demo(args) -> None:
+    from .app import demo
+
+    demo(args.screenshot, sample_dir=args.sample_dir, camera=args.camera, movie=args.movie)
+
+
+def add_view(sub) -> None:
+    p = sub.add_parser("view", help="open napari on a processed data folder, with the MICrONS dock widget")
+    add_data_arguments(p)
+    p.add_argument("--root-ids", nargs="+", metavar="ID", help="show these neurons' skeletons (comma or space separated)")
+    p.add_argument("--color-by", default="cell_type", metavar="COLUMN", help="units column to colour by")
+    p.set_defaults(run=run_view)
+
+
+def run_view(args) -> None:
+    from .app import view
+
+    view(args.datadir, args.version, root_ids=_root_ids(args.root_ids), color_by=args.color_by)
+
+
+def add_figure(sub) -> None:
+    p = sub.add_parser("figure", help="render a figure (PNG with scale bar and legend) without a window")
+    add_data_arguments(p)
+    p.add_argument("--root-ids", nargs="+", metavar="ID", help="neurons to show (skeletons; comma or space separated)")
+    p.add_argument("--color-by", default="cell_type", metavar="COLUMN",
+                   help="units column to colour by: cell_type, classification_system, layer, brain_area, proofreading")
+    p.add_argument("--mesh", action="store_true", help="add the neurons' meshes")
+    p.add_argument("--synapses", action="store_true", help="add the neurons' synapses (from the local store)")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.png", help="PNG to write")
+    _add_render_arguments(p)
+    p.set_defaults(run=run_figure)
+
+
+def run_figure(args) -> None:
+    from .app import figure
+
+    figure(args.datadir, args.version, args.out, root_ids=_root_ids(args.root_ids), color_by=args.color_by,
+           mesh=args.mesh, synapses=args.synapses, camera=args.camera, movie=args.movie)
+
+
 # -- entry point -----------------------------------------------------------------
 
-SUBCOMMANDS = [add_download, add_process, add_login, add_morphology, add_synapses]
+SUBCOMMANDS = [add_download, add_process, add_login, add_morphology, add_synapses, add_demo, add_view, add_figure]
 
 
 def build_parser() -> argparse.ArgumentParser:

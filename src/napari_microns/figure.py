@@ -104,6 +104,10 @@ def legend_items_from_scene(scene) -> list[tuple[str, tuple]]:
     kinds = {lyr.metadata.get("napari_microns") for lyr in scene.viewer.layers if lyr.visible}
     if "skeleton" in kinds:
         items += [(palettes.COMPARTMENT_NAMES[c], palettes.COMPARTMENT[c]) for c in (2, 3, 4)]
+    for lyr in scene.viewer.layers:
+        if lyr.metadata.get("napari_microns") == "mesh" and lyr.visible and lyr.metadata.get("root_id") is not None:
+            root = int(lyr.metadata["root_id"])
+            items.append((f"neuron {root}", tuple(scene.color_of(root))))
     syn = [lyr for lyr in scene.viewer.layers if lyr.metadata.get("napari_microns") == "synapses" and lyr.visible]
     if syn and syn[0].metadata.get("color_by") == "direction":
         items += [(f"{k} synapse", v) for k, v in palettes.SYNAPSE_DIRECTION.items()]

@@ -214,7 +214,9 @@ class Scene:
         index = self.viewer.layers.index(old) if old is not None else None
         if old is not None:
             self.viewer.layers.remove(old)
-        layer = self.viewer._add_layer_from_data(data, kwargs, kind)[0]
+        from napari.layers import Layer
+
+        layer = self.viewer.add_layer(Layer.create(data, kwargs, kind))
         if index is not None:
             self.viewer.layers.move(self.viewer.layers.index(layer), index)
 

@@ -1,0 +1,121 @@
+"""Rendering under a real X display (Xvfb via pytest-xvfb): figures are not blank, show the
+palette's cell-type colours, and draw the layer planes at the layers table's depths."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from microns_sample import session_sample
+from napari_microns import Dataset
+from napari_microns.core import palettes
+
+pytestmark = pytest.mark.render
+
+
+@pytest.fixture(autouse=True)
+def _needs_display():
+    if os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM", "xcb") != "offscreen":
+        return
+    message = "rendering needs an X display: install Xvfb (pytest-xvfb starts it)"
+    if os.environ.get("NAPARI_MICRONS_REQUIRE_RENDER") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def info(tmp_path_factory):
+    return session_sample(tmp_path_factory)
+
+
+@pytest.fixture
+def scene(make_napari_viewer, info):
+    from napari_microns.scene import Scene
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window.resize(1200, 900)
+    s = Scene(viewer)
+    s.load(Dataset(info.datadir, version=info.version))
+    return s
+
+
+def near(image: np.ndarray, rgb, tol: float = 40.0) -> int:
+    """Pixels within ``tol`` (RGB distance) of a colour."""
+    diff = image[..., :3].astype(float) - np.asarray(rgb[:3]) * 255
+    return int((np.linalg.norm(diff, axis=-1) < tol).sum())
+
+
+def test_units_render_in_their_cell_type_colours(scene):
+    from napari_microns.figure import set_camera
+
+    set_camera(scene.viewer, "front")
+    for name in ("cortical layers", "layer boundaries", "layer labels"):
+        scene.viewer.layers[name].visible = False
+    image = scene.viewer.screenshot(canvas_only=True, flash=False)
+    assert image[..., :3].std() > 20  # not blank
+    for cell_type in ("23P", "4P", "5P-IT", "6P-IT"):
+        assert near(image, palettes.CELL_TYPE[cell_type]) > 500, cell_type
+    # and where they belong: 23P (L2/3) renders above 6P-IT (L6), pia at the top
+    rows = np.arange(image.shape[0])[:, None]
+    def mean_row(color):
+        mask = np.linalg.norm(image[..., :3].astype(float) - np.asarray(color[:3]) * 255, axis=-1) < 40
+        return (rows * mask).sum() / mask.sum()
+    assert mean_row(palettes.CELL_TYPE["23P"]) < mean_row(palettes.CELL_TYPE["4P"]) < mean_row(palettes.CELL_TYPE["6P-IT"])
+
+
+def test_layer_planes_are_drawn_at_the_layer_table_depths(scene, info):
+    from napari_microns.figure import camera_of, set_camera
+
+    viewer = scene.viewer
+    set_camera(viewer, "front")
+    for lyr in viewer.layers:
+        lyr.visible = lyr.name == "layer boundaries"
+    image = viewer.screenshot(canvas_only=True, flash=False)
+    h, w = image.shape[:2]
+    bright = image[..., :3].max(axis=-1) > 60
+    lit_rows = np.flatnonzero(bright.sum(axis=1) > 0.2 * w)  # a boundary line crosses the view
+    groups = np.split(lit_rows, np.flatnonzero(np.diff(lit_rows) > 2) + 1)
+    found = np.array([g.mean() for g in groups if len(g)])
+    layers = pd.read_parquet(info.layout.layers_path)
+    depths = np.unique(np.r_[layers.y_start, layers.y_end])
+    camera = camera_of(viewer)
+    # orthographic camera: screen row = centre row + (depth - centre depth) * zoom, pia up
+    expected = h / 2 + (depths - camera.center[1]) * camera.zoom
+    assert len(found) == len(depths), (found, expected)
+    np.testing.assert_allclose(found, expected, atol=3)
+    assert np.all(np.diff(found) > 0)  # deeper boundaries lower on screen
+
+
+def test_figure_has_legend_and_scale_bar(scene, tmp_path):
+    from qtpy.QtGui import QImage
+
+    from napari_microns.figure import add_legend, screenshot_figure
+
+    out = screenshot_figure(scene, tmp_path / "fig.png", title="cell type")
+    img = QImage(str(out))
+    canvas = scene.viewer.screenshot(canvas_only=True, flash=False)
+    assert img.width() > canvas.shape[1]  # legend panel beside the canvas
+    legend = add_legend(np.zeros((50, 50, 4), np.uint8), [("23P", palettes.CELL_TYPE["23P"])], title="t")
+    assert near(legend, palettes.CELL_TYPE["23P"], tol=5) > 20
+    from napari_microns.figure import scale_bar_of
+
+    assert scale_bar_of(scene.viewer).visible
+
+
+def test_demo_screenshot_shows_units_planes_and_neurons(info, tmp_path, qapp):
+    from qtpy.QtGui import QImage
+
+    from napari_microns.app import demo
+    from napari_microns.figure import _qimage_to_array
+
+    out = demo(tmp_path / "demo.png", sample_dir=info.datadir)
+    image = _qimage_to_array(QImage(str(out)))
+    canvas = image[:, : image.shape[1] - 250]
+    assert canvas[..., :3].std() > 10
+    for cell_type in ("23P", "4P"):
+        assert near(canvas, palettes.CELL_TYPE[cell_type], tol=60) > 100  # dimmed units
+    assert near(canvas, palettes.SYNAPSE_DIRECTION["input"], tol=60) > 30  # neurons' synapses
+    assert near(canvas, palettes.LAYER_OUTLINE, tol=40) > 200  # plane outlines

@@ -1,0 +1,196 @@
+"""The dock widget with real napari viewers (offscreen or Xvfb): loading, colour, filters,
+choosing neurons, fetching in workers, and failures as one notification."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from qtpy.QtCore import QItemSelectionModel, Qt
+
+from conftest import FAST_RETRY
+from fake_cave import FakeCAVE
+from fake_skeleton_service import FakeSkeletonService
+from microns_sample import session_sample
+from napari_microns import Dataset
+from napari_microns import layer_data as ld
+from napari_microns.core import palettes
+from napari_microns.scene import parse_root_ids
+
+
+@pytest.fixture(scope="module")
+def info(tmp_path_factory):
+    return session_sample(tmp_path_factory)
+
+
+@pytest.fixture
+def widget(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-microns", "MICrONS explorer")
+    yield w
+    if w.worker is not None:  # never leave a thread behind
+        w.cancel_fetch()
+        qtbot.waitUntil(lambda: w.worker is None, timeout=10_000)
+
+
+@pytest.fixture
+def notifications():
+    from napari.utils.notifications import notification_manager
+
+    seen = []
+    notification_manager.notification_ready.connect(seen.append)
+    yield seen
+    notification_manager.notification_ready.disconnect(seen.append)
+
+
+def load(widget, qtbot, info):
+    widget.load(info.datadir, info.version)
+    qtbot.waitUntil(lambda: widget.scene.features is not None and widget.load_worker is None, timeout=30_000)
+    return widget.viewer.layers["units"]
+
+
+def test_widget_is_the_plugins_dock_widget(widget):
+    from napari_microns._widget import MicronsWidget
+
+    assert isinstance(widget, MicronsWidget)
+    assert widget.status_label.text() == "no units loaded"
+
+
+def test_load_shows_units_and_layer_planes_pia_up(widget, qtbot, info):
+    layer = load(widget, qtbot, info)
+    units = pd.read_parquet(info.layout.units_path)
+    assert len(layer.data) == len(units)
+    assert layer.features["pt_root_id"].tolist() == units["pt_root_id"].tolist()
+    assert {"cortical layers", "layer boundaries", "layer labels"} <= {lyr.name for lyr in widget.viewer.layers}
+    viewer = widget.viewer
+    assert viewer.dims.ndisplay == 3
+    from napari_microns.figure import camera_of
+
+    assert camera_of(viewer).up_direction[1] < -0.9  # up on screen = towards the pia (smaller depth)
+    assert f"{len(units):,} units" in widget.status_label.text()
+    legend = [widget.legend_list.item(i).text() for i in range(widget.legend_list.count())]
+    assert legend[0].startswith("23P") and any(t.startswith("astrocyte") for t in legend)
+
+
+def test_colour_by_switch_recolours_and_relabels(widget, qtbot, info):
+    layer = load(widget, qtbot, info)
+    feats = layer.features
+    widget.color_combo.setCurrentText("layer")
+    expected = palettes.colors_for(feats["layer"], "layer")
+    np.testing.assert_allclose(layer.face_color, expected, atol=1e-6)
+    assert widget.legend_list.item(0).text().startswith("L1")
+    widget.color_combo.setCurrentText("proofreading")
+    proofread = (feats["proofreading"] != "not proofread").to_numpy()
+    np.testing.assert_allclose(layer.face_color[~proofread][0], palettes.PROOFREADING["not proofread"], atol=1e-6)
+
+
+def test_filters_hide_units_and_update_the_legend(widget, qtbot, info):
+    layer = load(widget, qtbot, info)
+    feats = layer.features
+    classes = widget.filter_lists["class"]
+    for i in range(classes.count()):
+        item = classes.item(i)
+        if item.data(Qt.ItemDataRole.UserRole) == "nonneuron":
+            item.setCheckState(Qt.CheckState.Unchecked)
+    shown = layer.shown
+    np.testing.assert_array_equal(shown, (feats["classification_system"] != "nonneuron").to_numpy())
+    legend = [widget.legend_list.item(i).text() for i in range(widget.legend_list.count())]
+    assert not any(t.startswith(("astrocyte", "oligo")) for t in legend)
+    widget.proofread_check.setChecked(True)
+    assert layer.shown.sum() == ((feats["classification_system"] != "nonneuron")
+                                 & (feats["proofreading"] != "not proofread")).sum() > 0
+    assert f"{layer.shown.sum():,} of" in widget.status_label.text()
+
+
+def test_hovering_a_unit_shows_its_ids_type_layer_and_area(widget, qtbot, info):
+    layer = load(widget, qtbot, info)
+    i = int(np.argmin(layer.data[:, 0]))  # the front-most unit along the ray: nothing hides it
+    row = layer.features.iloc[i]
+    status = layer.get_status(layer.data[i], view_direction=np.array([1.0, 0, 0]), dims_displayed=[0, 1, 2],
+                              world=True)
+    text = status["coordinates"]
+    for key in ("pt_root_id", "nucleus_id", "cell_type", "layer", "brain_area"):
+        assert f"{key}: {row[key]}" in text
+    assert text.index("pt_root_id") < text.index("pt_position_x")
+
+
+def test_choose_ids_by_typing_selecting_points_and_table(widget, qtbot, info, notifications):
+    layer = load(widget, qtbot, info)
+    roots = layer.features["pt_root_id"].to_numpy()
+    widget.ids_edit.setPlainText(f"{roots[0]}, {roots[1]}\n[{roots[2]}]")
+    assert widget.root_ids() == [int(r) for r in roots[:3]]
+    layer.selected_data = {5, 7}
+    widget.add_selected_points()
+    assert widget.root_ids() == [int(r) for r in roots[[0, 1, 2, 5, 7]]]
+    widget.show_table()
+    assert widget.table_view.model().rowCount() == len(roots)
+    sel = widget.table_view.selectionModel()
+    model = widget.table_view.model()
+    sel.select(model.index(9, 0), QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows)
+    widget.add_table_selection()
+    assert widget.root_ids()[-1] == int(roots[9])
+    widget.ids_edit.setPlainText("12345 not-an-id")
+    widget.fetch_clicked()
+    assert len(notifications) == 1 and "not a root id: 'not-an-id'" in str(notifications[0].message)
+
+
+def test_parse_root_ids():
+    assert parse_root_ids("1,2 3\n4;[5]\t(6) 2") == [1, 2, 3, 4, 5, 6]
+    assert parse_root_ids("") == []
+
+
+def test_fetch_adds_skeletons_meshes_and_synapses(widget, qtbot, info, notifications):
+    load(widget, qtbot, info)
+    roots = list(info.root_ids[:2])
+    worker = widget.start_fetch(roots)
+    assert worker is not None and not widget.fetch_button.isEnabled() and widget.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    names = {lyr.name for lyr in widget.viewer.layers}
+    for r in roots:
+        assert f"skeleton {r}" in names and f"mesh {r}" in names
+    assert "synapses" in names and "somata" in names
+    ds = Dataset(info.datadir, version=info.version)
+    skel = ds.skeleton(roots[0])
+    vectors = widget.viewer.layers[f"skeleton {roots[0]}"].data
+    assert len(vectors) == len(skel.edges)
+    somata = widget.viewer.layers["somata"]
+    np.testing.assert_allclose(ld.from_display(somata.data)[0], skel.soma_um, atol=1e-6)
+    syn = widget.viewer.layers["synapses"]
+    n_expected = len(pd.concat([ds.synapses(pre_ids=roots), ds.synapses(post_ids=roots)]).drop_duplicates("id"))
+    assert len(syn.data) == n_expected
+    mesh = widget.viewer.layers[f"mesh {roots[1]}"]
+    np.testing.assert_allclose(mesh.vertex_colors[0], widget.scene.color_of(roots[1]))
+    assert notifications == [] and widget.fetch_button.isEnabled()
+
+
+def test_cancel_stops_a_fetch_between_pieces(widget, qtbot, info):
+    load(widget, qtbot, info)
+    widget.start_fetch(list(info.root_ids))
+    widget.cancel_fetch()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert widget.fetch_button.isEnabled() and not widget.progress.isVisible()
+
+
+def test_failing_server_gives_one_notification_and_a_usable_viewer(widget, qtbot, info, tmp_path, notifications):
+    """A folder without its own sources uses the CAVE skeleton service, which is down."""
+    units = pd.read_parquet(info.layout.units_path)
+    client = FakeCAVE(tables={}).client(1300, skeleton_service=True, l2cache=True)
+    client.info.segmentation_cloudvolume = lambda *a, **k: None
+    ds = Dataset(tmp_path, version=1300, client=client, retry=FAST_RETRY)
+    ds._version_checked = True
+    widget.scene.dataset = ds
+    widget.scene.show_units(units, None)
+    widget._units_ready()
+    root = int(info.root_ids[0])
+    service = FakeSkeletonService({}, extra_valid={root}, down=True)
+    with service:
+        widget.start_fetch([root], kinds=["skeleton"])
+        qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    assert len(notifications) == 1
+    message = str(notifications[0].message)
+    assert "\n" not in message and "skeleton service" in message and str(root) in message
+    assert not any(lyr.name.startswith("skeleton") for lyr in widget.viewer.layers)
+    # still usable: colour and filters work, and another fetch can start
+    widget.color_combo.setCurrentText("brain_area")
+    assert widget.scene.color_by == "brain_area"
+    assert widget.fetch_button.isEnabled()
