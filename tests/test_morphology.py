@@ -167,8 +167,34 @@ def test_service_down_and_bad_token_name_the_service(tmp_path, neurons, service)
     service.faults[neurons[0].root_id] = [401]
     with pytest.raises(AuthError, match="napari-microns login"):
         ds.skeleton(neurons[0].root_id)
+    ds.client.auth.token = None  # no token saved
+    with pytest.raises(AuthError, match="skeleton service needs a CAVE token.*napari-microns login"):
+        ds.skeleton(neurons[0].root_id)
+    with pytest.raises(AuthError, match="segmentation source.*napari-microns login"):
+        ds.mesh(neurons[0].root_id)
+    ds.client.auth.token = "just_a_test"
     service.faults[neurons[0].root_id] = [503, "drop"]  # transient: retried, then served
     assert ds.skeleton(neurons[0].root_id).n_vertices == len(neurons[0].skeleton["vertices"])
+
+
+def test_missing_token_fails_a_batch_once(tmp_path, neurons, monkeypatch):
+    import napari_microns.core.dataset as dataset_module
+
+    attempts = []
+
+    def no_token(*args, **kwargs):  # what core/session.make_client says on a machine without a token
+        attempts.append(1)
+        raise AuthError("no CAVE token is saved on this machine: save one with `napari-microns login`")
+
+    monkeypatch.setattr(dataset_module, "make_client", no_token)
+    ids = [n.root_id for n in neurons]
+    ds = Dataset(tmp_path, version=1300, retry=FAST_RETRY)
+    for fetch in (ds.skeletons, ds.meshes):
+        attempts.clear()
+        with pytest.raises(IncompleteError, match="3 of 3 .* failed .*napari-microns login") as err:
+            fetch(ids, workers=3)
+        assert all(isinstance(e, AuthError) for e in err.value.failures.values())
+        assert len(attempts) == 1  # one client attempt for the batch, not one per id
 
 
 def test_bulk_skeletons_keep_successes_when_one_fails(tmp_path, neurons, service):

@@ -391,6 +391,8 @@ class Morphology:
         self.cache = MorphologyCache(dataset.layout, dataset.datastack)
         self._lock = threading.Lock()
         self._volumes: dict[str, object] = {}
+        self._in_batch = False
+        self._client_failure: MicronsError | None = None
 
     # -- plumbing ------------------------------------------------------------
     @property
@@ -412,9 +414,20 @@ class Morphology:
     def version(self) -> int:
         return self.dataset.version
 
-    def _client(self):
+    def _client(self, need_token_for: str | None = None):
+        """The Dataset's CAVE client; with ``need_token_for``, fail clearly when it has no token."""
         with self._lock:
-            return self.dataset.client
+            if self._client_failure is not None:  # in a batch, fail the other ids at once
+                raise self._client_failure
+            try:
+                client = self.dataset.client
+            except MicronsError as exc:
+                if self._in_batch:
+                    self._client_failure = exc
+                raise
+        if need_token_for and not getattr(getattr(client, "auth", None), "token", None):
+            raise AuthError(f"{need_token_for} needs a CAVE token and none is saved: {TOKEN_HELP}")
+        return client
 
     def _call(self, fn, what: str, service: str):
         return call_with_retry(fn, what=what, service=service, policy=self.dataset.retry)
@@ -425,15 +438,15 @@ class Morphology:
             if source in self._volumes:
                 return self._volumes[source]
         if source == CAVE:
-            client = self._client()
+            client = self._client(need_token_for="the CAVE segmentation source (meshes)")
             cv = self._call(lambda: client.info.segmentation_cloudvolume(progress=False),
                             what="the segmentation volume", service="the CAVE segmentation source")
         else:
             from cloudvolume import CloudVolume
 
             kwargs = dict(use_https=True, progress=False, fill_missing=False)
-            if source.startswith("graphene://"):
-                kwargs["secrets"] = self._client().auth.token
+            if source.startswith("graphene://"):  # the dynamic segmentation: the user's CAVE token
+                kwargs["secrets"] = {"token": self._client(need_token_for=source).auth.token}
             try:
                 cv = self._call(lambda: CloudVolume(source, **kwargs), what=f"the layer {source}", service=source)
             except MicronsError:
@@ -510,7 +523,13 @@ class Morphology:
         counter = _Counter(len(ids), progress, already=len(done))
         if missing and self.sources.skeleton == CAVE and len(missing) > 1:
             # one bulk request per 500 ids answers every skeleton the service has already cached
-            for rid, d in self._bulk_cached_skeletons(missing).items():
+            try:
+                bulk = self._bulk_cached_skeletons(missing)
+            except MicronsError as exc:  # no client or token: every missing id fails alike
+                bulk, failures = {}, {rid: exc for rid in missing}
+                for _ in missing:
+                    counter.step()
+            for rid, d in bulk.items():
                 try:
                     done[rid] = self.store_skeleton(rid, d)
                 except MicronsError as exc:
@@ -556,7 +575,7 @@ class Morphology:
         return self._precomputed_skeleton(root_id, self.sources.skeleton)
 
     def _service_skeleton(self, root_id: int) -> dict:
-        client = self._client()
+        client = self._client(need_token_for=SKELETON_SERVICE)
 
         def get():
             try:
@@ -585,7 +604,7 @@ class Morphology:
         from caveclient.base import ServerIncompatibilityError
         from caveclient.skeletonservice import MAX_BULK_CACHED_SKELETONS
 
-        client = self._client()
+        client = self._client(need_token_for=SKELETON_SERVICE)
         found: dict[int, dict] = {}
         for start in range(0, len(root_ids), MAX_BULK_CACHED_SKELETONS):
             chunk = root_ids[start:start + MAX_BULK_CACHED_SKELETONS]
@@ -738,22 +757,23 @@ class Morphology:
         failures: dict[int, MicronsError] = {}
         if not ids:
             return done, failures
-        if any(src == CAVE for src in (self.sources.skeleton, self.sources.mesh)):
-            try:  # make the shared client once, before the threads need it
-                self._client()
-            except MicronsError:
-                pass  # every id then fails with that message below
-        with ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool:
-            futures = {pool.submit(fetch_one, rid): rid for rid in ids}
-            for fut in as_completed(futures):
-                rid = futures[fut]
-                try:
-                    done[rid] = fut.result()
-                except MicronsError as exc:
-                    failures[rid] = exc
-                except Exception as exc:  # noqa: BLE001 - one bad id must not lose the others
-                    failures[rid] = DataError(f"root id {rid}: {type(exc).__name__}: {exc}")
-                counter.step()
+        # the client is made lazily by the first thread that needs one (under the lock); if that
+        # fails, the other ids fail with the same error instead of each retrying it
+        self._in_batch, self._client_failure = True, None
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool:
+                futures = {pool.submit(fetch_one, rid): rid for rid in ids}
+                for fut in as_completed(futures):
+                    rid = futures[fut]
+                    try:
+                        done[rid] = fut.result()
+                    except MicronsError as exc:
+                        failures[rid] = exc
+                    except Exception as exc:  # noqa: BLE001 - one bad id must not lose the others
+                        failures[rid] = DataError(f"root id {rid}: {type(exc).__name__}: {exc}")
+                    counter.step()
+        finally:
+            self._in_batch, self._client_failure = False, None
         return done, failures
 
     def _finish(self, ids: list[int], done: dict, failures: dict, what: str) -> dict:
