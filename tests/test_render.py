@@ -119,3 +119,50 @@ def test_demo_screenshot_shows_units_planes_and_neurons(info, tmp_path, qapp):
         assert near(canvas, palettes.CELL_TYPE[cell_type], tol=60) > 100  # dimmed units
     assert near(canvas, palettes.SYNAPSE_DIRECTION["input"], tol=60) > 30  # neurons' synapses
     assert near(canvas, palettes.LAYER_OUTLINE, tol=40) > 200  # plane outlines
+
+
+def test_camera_presets_keep_the_pia_up(scene):
+    from napari_microns.figure import CAMERA_PRESETS, camera_of, set_camera
+
+    camera = camera_of(scene.viewer)
+    for preset, (view, up) in CAMERA_PRESETS.items():
+        set_camera(scene.viewer, preset)
+        np.testing.assert_allclose(camera.view_direction, view, atol=1e-6)
+        np.testing.assert_allclose(camera.up_direction, up, atol=1e-6)
+        if preset != "top":
+            assert camera.up_direction[1] < -0.9, preset  # screen up = towards the pia
+    set_camera(scene.viewer, "top")
+    assert camera.view_direction[1] == pytest.approx(1.0)  # looking down through the layers
+    from napari_microns.core.errors import MicronsError
+
+    with pytest.raises(MicronsError, match="unknown camera preset 'bottom'"):
+        set_camera(scene.viewer, "bottom")
+
+
+def test_turntable_movie(scene, tmp_path):
+    from napari_microns.figure import turntable
+
+    out = turntable(scene.viewer, tmp_path / "turn.mp4", frames=16, fps=8)
+    assert out.exists() and out.stat().st_size > 10_000
+    import imageio.v3 as iio
+
+    frames = list(iio.imiter(out))
+    assert len(frames) >= 16
+    assert np.abs(frames[0].astype(float) - frames[len(frames) // 4].astype(float)).mean() > 1  # it turns
+
+
+def test_cli_figure_writes_a_png_and_fails_in_one_line(info, tmp_path, qapp, capsys):
+    from qtpy.QtGui import QImage
+
+    from napari_microns.cli import main
+
+    out = tmp_path / "fig.png"
+    root = str(info.root_ids[0])
+    assert main(["figure", "--datadir", str(info.datadir), "--version", str(info.version), "--root-ids", root,
+                 "--color-by", "layer", "--mesh", "--synapses", "--camera", "side", "--out", str(out)]) == 0
+    img = QImage(str(out))
+    assert img.width() > 800 and img.height() > 500
+    assert main(["figure", "--datadir", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.png")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "napari-microns process" in err[0]
+    assert not (tmp_path / "x.png").exists()

@@ -194,3 +194,27 @@ def test_failing_server_gives_one_notification_and_a_usable_viewer(widget, qtbot
     widget.color_combo.setCurrentText("brain_area")
     assert widget.scene.color_by == "brain_area"
     assert widget.fetch_button.isEnabled()
+
+
+def test_open_sample_button_loads_the_synthetic_sample(widget, qtbot, info, monkeypatch):
+    monkeypatch.setenv("NAPARI_MICRONS_SAMPLE_DIR", str(info.datadir))
+    widget.sample_button.click()
+    qtbot.waitUntil(lambda: widget.scene.features is not None and widget.load_worker is None, timeout=60_000)
+    assert widget.root_ids() == list(info.root_ids)  # the detailed neurons are pre-filled
+    assert widget.scene.dataset.layout.root == info.layout.root
+
+
+def test_file_open_sample_and_widget_adopts_its_units(make_napari_viewer, qtbot, info, monkeypatch):
+    monkeypatch.setenv("NAPARI_MICRONS_SAMPLE_DIR", str(info.datadir))
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-microns", "synthetic")
+    names = [lyr.name for lyr in viewer.layers]
+    assert names[:4] == ["units", "cortical layers", "layer boundaries", "layer labels"]
+    for root in info.root_ids:
+        assert f"skeleton {root}" in names and f"mesh {root}" in names
+    assert "synapses" in names and len(viewer.layers["somata"].data) == len(info.root_ids)
+    _, w = viewer.window.add_plugin_dock_widget("napari-microns", "MICrONS explorer")
+    assert w.scene.features is not None and w.scene.dataset.layout.root == info.layout.root
+    w.color_combo.setCurrentText("brain_area")  # the adopted layer responds to the widget
+    np.testing.assert_allclose(viewer.layers["units"].face_color,
+                               palettes.colors_for(viewer.layers["units"].features["brain_area"], "brain_area"), atol=1e-6)

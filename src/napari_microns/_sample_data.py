@@ -10,7 +10,7 @@ from __future__ import annotations
 from ._reader import scene_layers
 from .core.dataset import Dataset
 from .core.sample import make_sample
-from .scene import fetch_neurons
+from .scene import fetch_neurons, somata_layers
 
 
 def make_sample_data() -> list[tuple]:
@@ -20,6 +20,7 @@ def make_sample_data() -> list[tuple]:
     units = ds.units()
     layers = scene_layers(units, ds.layers(), source={"datadir": str(info.datadir), "version": info.version,
                                                      "synthetic": True})
+    neurons = []
     for piece in fetch_neurons(ds, info.root_ids, units=layers[0][1]["features"]):
-        layers += piece.layers  # error pieces carry no layers
-    return layers
+        neurons += piece.layers  # error pieces carry no layers
+    return layers + neurons + somata_layers(neurons)

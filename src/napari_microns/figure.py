@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -214,6 +215,10 @@ def turntable(viewer, out: str | Path, frames: int = 72, fps: int = 24) -> Path:
         theta = 2 * np.pi * k / keyframes
         # rotate the view direction in the z-x plane; depth stays vertical
         camera_of(viewer).set_view_direction((-np.cos(theta), 0.0, np.sin(theta)), (0.0, -1.0, 0.0))
-        anim.capture_keyframe(steps=max(frames // keyframes, 1))
-    anim.animate(str(out), fps=fps, canvas_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            anim.capture_keyframe(steps=max(frames // keyframes, 1))
+    with warnings.catch_warnings():  # napari-animation still uses viewer.camera (deprecated in napari 0.9)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        anim.animate(str(out), fps=fps, canvas_only=True)
     return out

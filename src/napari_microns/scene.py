@@ -142,6 +142,17 @@ def fetch_neurons(
             yield Fetched("error", tuple(ids), message=f"synapses: {exc}", done=done, total=total)
 
 
+def somata_layers(layer_tuples) -> list:
+    """One soma-marker layer for the skeletons among ``layer_tuples`` (empty if none)."""
+    roots, somata = [], []
+    for _data, kwargs, _kind in layer_tuples:
+        meta = kwargs.get("metadata", {})
+        if meta.get("napari_microns") == "skeleton" and "soma_um" in meta:
+            roots.append(meta["root_id"])
+            somata.append(meta["soma_um"])
+    return [ld.somata_layer_data(np.array(somata), roots)] if somata else []
+
+
 def _ids_text(ids: Sequence[int]) -> str:
     return ", ".join(map(str, ids[:3])) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
 
@@ -272,14 +283,9 @@ class Scene:
             self._update_somata()
 
     def _update_somata(self) -> None:
-        roots, somata = [], []
-        for layer in self.viewer.layers:
-            meta = layer.metadata
-            if meta.get("napari_microns") == "skeleton" and "soma_um" in meta:
-                roots.append(meta["root_id"])
-                somata.append(meta["soma_um"])
-        if somata:
-            self._replace("somata", ld.somata_layer_data(np.array(somata), roots))
+        tuples = [(lyr.data, {"metadata": lyr.metadata}, None) for lyr in self.viewer.layers]
+        for layer_tuple in somata_layers(tuples):
+            self._replace("somata", layer_tuple)
 
     def fetch_now(self, root_ids: Sequence[int], kinds: Iterable[str] = FETCH_KINDS, **kwargs) -> list[str]:
         """Fetch in this thread (scripts, figures); returns the error messages."""
