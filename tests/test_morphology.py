@@ -365,6 +365,12 @@ def test_sources_json_lets_a_folder_work_alone(tmp_path, neurons, layers):
     assert again.morphology.cache.skeleton_path(rid, CAVE) != again.morphology.cache.skeleton_path(rid, url)
 
 
+def test_missing_layer_is_a_data_error(tmp_path):
+    ds = Dataset(tmp_path, version=1300, mesh_source=str(tmp_path / "no-such-layer"), retry=FAST_RETRY)
+    with pytest.raises(DataError, match="cannot open the morphology source precomputed://file://.*no-such-layer"):
+        ds.mesh(ROOT_IDS[0])
+
+
 def test_bad_sources_json_is_one_line(tmp_path):
     ds = Dataset(tmp_path, version=1300)
     (tmp_path / "1300").mkdir()

@@ -447,12 +447,19 @@ class Morphology:
             kwargs = dict(use_https=True, progress=False, fill_missing=False)
             if source.startswith("graphene://"):  # the dynamic segmentation: the user's CAVE token
                 kwargs["secrets"] = {"token": self._client(need_token_for=source).auth.token}
-            try:
-                cv = self._call(lambda: CloudVolume(source, **kwargs), what=f"the layer {source}", service=source)
-            except MicronsError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - cloud-volume raises many kinds on a bad layer
-                raise DataError(f"cannot open the morphology source {source} ({type(exc).__name__}: {exc})") from None
+
+            def open_volume():
+                try:
+                    return CloudVolume(source, **kwargs)
+                except Exception as exc:  # noqa: BLE001 - cloud-volume raises many kinds on a bad layer
+                    if getattr(exc, "response", None) is not None or isinstance(exc, (ConnectionError, TimeoutError, OSError)) \
+                            and not isinstance(exc, FileNotFoundError):
+                        raise  # HTTP and network failures: the retry policy decides
+                    raise DataError(
+                        f"cannot open the morphology source {source} ({type(exc).__name__}: {_plain(exc)})"
+                    ) from None
+
+            cv = self._call(open_volume, what=f"the layer {source}", service=source)
         with self._lock:
             self._volumes.setdefault(source, cv)
             return self._volumes[source]
@@ -770,7 +777,7 @@ class Morphology:
                     except MicronsError as exc:
                         failures[rid] = exc
                     except Exception as exc:  # noqa: BLE001 - one bad id must not lose the others
-                        failures[rid] = DataError(f"root id {rid}: {type(exc).__name__}: {exc}")
+                        failures[rid] = DataError(f"root id {rid}: {type(exc).__name__}: {_plain(exc)}")
                     counter.step()
         finally:
             self._in_batch, self._client_failure = False, None
@@ -805,6 +812,11 @@ class _Counter:
             done = self.done
         if self.progress:
             self.progress(done, self.total)
+
+
+def _plain(exc: BaseException) -> str:
+    """An exception's text without cloud-volume's terminal colours."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
 
 
 def _looks_missing(exc: BaseException) -> bool:
