@@ -397,5 +397,5 @@ def test_cli_fills_the_cache(tmp_path, neurons, layers, capsys):
     assert len(list(ds.morphology.cache.dir.rglob("*.npz"))) == 4
     code = cli_main(["morphology", "--datadir", str(tmp_path), "--version", "1300", str(UNKNOWN_ID)])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 1 and err[-1].startswith("error: 1 root id(s) failed")
-    assert any(line.startswith(f"{UNKNOWN_ID}: failed: root id {UNKNOWN_ID} has no skeleton") for line in err)
+    assert code == 1 and err[-1].startswith("error: 1 fetch(es) failed")
+    assert any(line.startswith(f"{UNKNOWN_ID}: skeleton failed: root id {UNKNOWN_ID} has no skeleton") for line in err)

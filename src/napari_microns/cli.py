@@ -133,7 +133,7 @@ def run_morphology(args) -> None:
     from .core.errors import IncompleteError
 
     ds = _dataset(args)
-    failed: dict = {}
+    failed: list = []  # (root id, what, error)
 
     def fetch(what, call):
         with tqdm(total=len(set(args.root_ids)), unit="neuron", desc=what) as bar:
@@ -143,7 +143,7 @@ def run_morphology(args) -> None:
             try:
                 return call(progress)
             except IncompleteError as exc:
-                failed.update(exc.failures)
+                failed.extend((rid, what, err) for rid, err in exc.failures.items())
                 return exc.results
 
     skeletons = fetch("skeletons", lambda p: ds.skeletons(args.root_ids, workers=args.workers, progress=p))
@@ -157,9 +157,9 @@ def run_morphology(args) -> None:
     for rid, m in meshes.items():
         print(f"{rid}: mesh {m.n_faces:,} faces (lod {m.lod}) -> {cache.mesh_path(rid, m.source, args.lod, args.max_faces)}")
     if failed:
-        for rid, exc in failed.items():
-            print(f"{rid}: failed: {exc}", file=sys.stderr)
-        raise IncompleteError(f"{len(failed)} root id(s) failed (listed above); rerun to retry them, what was fetched is cached")
+        for rid, what, exc in failed:
+            print(f"{rid}: {what[:-1]} failed: {exc}", file=sys.stderr)
+        raise IncompleteError(f"{len(failed)} fetch(es) failed (listed above); rerun to retry them, what was fetched is cached")
 
 
 # -- synapses ------------------------------------------------------------------

@@ -767,18 +767,23 @@ class Morphology:
         # the client is made lazily by the first thread that needs one (under the lock); if that
         # fails, the other ids fail with the same error instead of each retrying it
         self._in_batch, self._client_failure = True, None
+        pool = ThreadPoolExecutor(max_workers=max(1, int(workers)))
         try:
-            with ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool:
-                futures = {pool.submit(fetch_one, rid): rid for rid in ids}
-                for fut in as_completed(futures):
-                    rid = futures[fut]
-                    try:
-                        done[rid] = fut.result()
-                    except MicronsError as exc:
-                        failures[rid] = exc
-                    except Exception as exc:  # noqa: BLE001 - one bad id must not lose the others
-                        failures[rid] = DataError(f"root id {rid}: {type(exc).__name__}: {_plain(exc)}")
-                    counter.step()
+            futures = {pool.submit(fetch_one, rid): rid for rid in ids}
+            for fut in as_completed(futures):
+                rid = futures[fut]
+                try:
+                    done[rid] = fut.result()
+                except MicronsError as exc:
+                    failures[rid] = exc
+                except Exception as exc:  # noqa: BLE001 - one bad id must not lose the others
+                    failures[rid] = DataError(f"root id {rid}: {type(exc).__name__}: {_plain(exc)}")
+                counter.step()
+        except BaseException:  # Ctrl-C: drop the queued ids; the running ones finish their atomic writes
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        else:
+            pool.shutdown()
         finally:
             self._in_batch, self._client_failure = False, None
         return done, failures
