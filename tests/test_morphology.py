@@ -128,7 +128,7 @@ def test_corrupt_skeleton_cache_is_fetched_again(tmp_path, neurons, service, dam
         path.write_bytes(b"not an npz file")
     elif damage == "truncate":
         path.write_bytes(raw[: len(raw) // 2])
-    else:  # same size, one vertex coordinate changed: only the checksum notices
+    else:  # same size, one bit of one vertex coordinate flipped (the CRC / checksum notice)
         arr = np.frombuffer(raw, dtype=np.uint8).copy()
         i = raw.index(np.float64(good.vertices_nm[3, 0]).tobytes())
         arr[i + 7] ^= 0x01
@@ -258,6 +258,14 @@ def test_legacy_mesh_round_trip_and_frame(tmp_path, neurons, layers):
     tm = mesh.trimesh(um=True)
     assert len(tm.faces) == mesh.n_faces
     assert mesh.meshparty().n_vertices == len(mesh.vertices_nm)
+    # a damaged mesh cache file is read again from the layer
+    path = ds.morphology.cache.mesh_path(n.root_id, layers["legacy"], None, None)
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    again = ds.mesh(n.root_id)
+    np.testing.assert_array_equal(again.faces, mesh.faces)
+    assert ds.morphology.cache.read(path) is not None
 
 
 def test_multires_draco_mesh_levels_and_decimation(tmp_path, neurons, layers):
