@@ -117,7 +117,7 @@ def test_skeleton_cache_answers_with_the_network_gone(tmp_path, neurons, service
     assert "cave-skeleton-v4" in str(files[0])
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncate", "flip"])
+@pytest.mark.parametrize("damage", ["garbage", "truncate", "flip", "rewritten"])
 def test_corrupt_skeleton_cache_is_fetched_again(tmp_path, neurons, service, damage):
     ds = cave_dataset(tmp_path)
     rid = neurons[0].root_id
@@ -128,6 +128,12 @@ def test_corrupt_skeleton_cache_is_fetched_again(tmp_path, neurons, service, dam
         path.write_bytes(b"not an npz file")
     elif damage == "truncate":
         path.write_bytes(raw[: len(raw) // 2])
+    elif damage == "rewritten":  # a valid npz whose arrays no longer match the stored checksum
+        with np.load(path) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        arrays["vertices_um"] = arrays["vertices_um"] + 1.0
+        with open(path, "wb") as fh:
+            np.savez(fh, **arrays)
     else:  # same size, one bit of one vertex coordinate flipped (the CRC / checksum notice)
         arr = np.frombuffer(raw, dtype=np.uint8).copy()
         i = raw.index(np.float64(good.vertices_nm[3, 0]).tobytes())
