@@ -233,3 +233,54 @@ def synapse_table(n_neurons: int = 40, n_synapses: int = 4000, seed: int = 0, hu
         for i, axis in enumerate("xyz"):
             df[f"{name}_position_{axis}"] = ctr[:, i] + (offset if axis == "x" else 0.0)
     return df.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def serve_http(fake: FakeCAVE, host: str = "127.0.0.1", port: int = 0):
+    """Serve ``fake`` over real HTTP (a threading ``http.server``), for benchmarks that need
+    the server's work out of the client's process. Returns the server; its base URL is
+    ``f"http://{host}:{server.server_port}"``; stop it with ``server.shutdown()``."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from types import SimpleNamespace
+
+    routes = [("POST", _QUERY, fake._query), ("GET", _META, fake._metadata),
+              ("GET", _VERSIONS, fake._versions), ("GET", _VERSION, fake._version)]
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else headers and body wait 40 ms for a delayed ACK
+
+        def log_message(self, *args):
+            pass
+
+        def _dispatch(self, method: str):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            url = LOCAL + self.path  # the fake's routes are written for its usual address
+            for verb, pattern, callback in routes:
+                if verb == method and pattern.search(url.split("?")[0]):
+                    break
+            else:
+                callback = lambda request: (404, {}, json.dumps({"message": "no such endpoint"}))  # noqa: E731
+            try:
+                status, headers, payload = callback(SimpleNamespace(url=url, body=body))
+            except requests.ConnectionError:
+                self.close_connection = True  # a dropped connection: no answer at all
+                return
+            payload = payload.encode() if isinstance(payload, str) else payload
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_GET(self):
+            self._dispatch("GET")
+
+        def do_POST(self):
+            self._dispatch("POST")
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

@@ -142,6 +142,7 @@ class DownloadReport:
     covered_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     missing_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     seconds: float = 0.0
+    merge_seconds: float = 0.0
 
     @property
     def complete(self) -> bool:
@@ -160,6 +161,7 @@ class DownloadReport:
             "chunks_failed": self.chunks_failed, "rows": self.rows, "failed": self.failed,
             "complete": self.complete, "covered_ids": len(self.covered_ids),
             "missing_ids": len(self.missing_ids), "seconds": round(self.seconds, 3),
+            "merge_seconds": round(self.merge_seconds, 3),
         }
 
     def summary(self) -> str:
@@ -472,6 +474,8 @@ def download_synapses(
     failures: dict[int, str] = {}
     if todo:
         cave = client() if callable(client) and not hasattr(client, "materialize") else client
+        if not aggregate:
+            voxels_to_um(np.zeros((1, 3)))  # load the transform once, not in every worker at the same time
         fetcher = _ChunkFetcher(cave, spec, policy, page_limit)
         lock = threading.Lock()
 
@@ -520,7 +524,9 @@ def download_synapses(
          "n_ids": len(chunks[i]), "error": failures[i]}
         for i in sorted(failures)
     ]
+    merge_started = time.monotonic()
     _merge_download(manifest, sorted(done), store or store_for(layout))
+    report.merge_seconds = time.monotonic() - merge_started
     report.seconds = time.monotonic() - started
     atomic_write_json(manifest.folder / "report.json", report.as_dict())
     if report.failed:

@@ -20,7 +20,9 @@ twice changes nothing: an interrupted merge is finished by running it again.
 from __future__ import annotations
 
 import logging
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -62,7 +64,9 @@ CONNECTION_SCHEMA = pa.schema([
     ("size", pa.int64()),
 ])
 
-N_BUCKETS = 64
+N_BUCKETS = 16
+STORE_FORMAT = 1
+MERGE_THREADS = min(4, os.cpu_count() or 1)
 ROW_GROUP_ROWS = 8192
 #: dictionary-encode only the root ids (they repeat): 4x faster writes than encoding every column
 WRITE_OPTIONS = dict(row_group_size=ROW_GROUP_ROWS, compression="zstd", write_statistics=True,
@@ -71,11 +75,11 @@ _KINDS = {"synapses": (SYNAPSE_SCHEMA, ("id",)), "connections": (CONNECTION_SCHE
 _SIDES = {"pre": PRE, "post": POST}
 
 
-def bucket_of(root_ids) -> np.ndarray:
+def bucket_of(root_ids, n_buckets: int = N_BUCKETS) -> np.ndarray:
     """The bucket of each root id (a multiplicative hash: root ids share high bits)."""
     ids = np.asarray(root_ids, dtype=np.int64).astype(np.uint64)
     with np.errstate(over="ignore"):
-        return ((ids * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(58)).astype(np.int64) % N_BUCKETS
+        return ((ids * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(48)).astype(np.int64) % n_buckets
 
 
 def empty_table(kind: str) -> pa.Table:
@@ -128,6 +132,25 @@ class SynapseStore:
         self._index: dict[Path, _FileIndex] = {}
         self._lock = threading.Lock()
 
+    @property
+    def format_path(self) -> Path:
+        return self.root / "format.json"
+
+    @property
+    def n_buckets(self) -> int:
+        """The bucket count the store was written with (format.json), for stores made by other versions."""
+        cached = getattr(self, "_n_buckets", None)
+        if cached is not None:
+            return cached
+        try:
+            fmt = read_json(self.format_path)
+        except FileNotFoundError:
+            return N_BUCKETS
+        if fmt.get("format") != STORE_FORMAT or not isinstance(fmt.get("buckets"), int):
+            raise DataError(f"{self.root} was written by another napari-microns version; delete it and merge again")
+        self._n_buckets = fmt["buckets"]
+        return self._n_buckets
+
     # -- paths ----------------------------------------------------------------
     def part_path(self, kind: str, side: str, bucket: int) -> Path:
         return self.root / kind / f"by_{side}" / f"part-{bucket:02d}.parquet"
@@ -162,17 +185,20 @@ class SynapseStore:
         for side in _SIDES:  # left by a killed merge; the store has one writer at a time
             for tmp in (self.root / kind / f"by_{side}").glob(".part-*.tmp"):
                 tmp.unlink(missing_ok=True)
+        n_buckets = self.n_buckets
+        if not self.format_path.exists():
+            atomic_write_json(self.format_path, {"format": STORE_FORMAT, "buckets": n_buckets})
+        jobs = []
         for side, col in _SIDES.items():
-            buckets = bucket_of(table.column(col).to_numpy())
+            buckets = bucket_of(table.column(col).to_numpy(), n_buckets)
             order = np.argsort(buckets, kind="stable")
-            sorted_buckets = buckets[order]
-            cuts = np.searchsorted(sorted_buckets, np.arange(N_BUCKETS + 1))
-            for b in range(N_BUCKETS):
-                lo, hi = cuts[b], cuts[b + 1]
-                if lo == hi:
-                    continue
-                new = table.take(pa.array(order[lo:hi]))
-                self._merge_part(self.part_path(kind, side, b), new, kind, col, key_cols)
+            cuts = np.searchsorted(buckets[order], np.arange(n_buckets + 1))
+            for b in range(n_buckets):
+                if cuts[b] < cuts[b + 1]:
+                    jobs.append((self.part_path(kind, side, b), order[cuts[b]:cuts[b + 1]], col))
+        # bucket files are independent, and Parquet encoding releases the GIL: write a few at once
+        with ThreadPoolExecutor(max_workers=MERGE_THREADS) as pool:
+            list(pool.map(lambda job: self._merge_part(job[0], table.take(pa.array(job[1])), kind, job[2], key_cols), jobs))
 
     def _merge_part(self, path: Path, new: pa.Table, kind: str, sort_col: str, key_cols) -> None:
         parts = [new]
@@ -225,7 +251,7 @@ class SynapseStore:
         ids = np.unique(np.asarray(list(root_ids) if not isinstance(root_ids, np.ndarray) else root_ids, dtype=np.int64))
         if len(ids) == 0:
             return empty_table(kind)
-        buckets = bucket_of(ids)
+        buckets = bucket_of(ids, self.n_buckets)
         pieces = []
         for b in np.unique(buckets):
             entry = self._file_index(self.part_path(kind, side, int(b)))
