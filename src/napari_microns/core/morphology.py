@@ -516,7 +516,14 @@ class Morphology:
         return self.store_skeleton(root_id, self._fetch_skeleton(root_id))
 
     def skeletons(self, root_ids: Iterable, workers: int = 4, progress: Progress | None = None) -> dict[int, NeuronSkeleton]:
-        """Many skeletons; see :meth:`_batch` for concurrency and failures."""
+        """``{root_id: NeuronSkeleton}`` in input order, fetched by ``workers`` threads.
+
+        With the skeleton service, ids not cached locally first go to the bulk endpoint
+        (≤ 500 per request, skeletons the service already has); the rest one by one.
+        ``progress(done, total)`` is called after each id. If any id fails, the others are
+        still fetched and cached, then :class:`IncompleteError` is raised with ``.results``
+        (the successes) and ``.failures`` (``{root_id: MicronsError}``).
+        """
         ids = self._unique_ids(root_ids)
         done: dict[int, NeuronSkeleton] = {}
         missing = []
@@ -657,7 +664,12 @@ class Morphology:
 
     # -- meshes ----------------------------------------------------------------
     def mesh(self, root_id, lod: int | None = None, max_faces: int | None = None) -> NeuronMesh:
-        """One mesh, from the cache or the source (then cached)."""
+        """One mesh, from the cache or the source (then cached).
+
+        ``lod=None``: on multi-resolution sources the coarsest level with at least
+        ``max_faces`` faces (the finest when none has), or the coarsest without a budget.
+        ``max_faces``: decimate to at most that many faces (:func:`decimate`).
+        """
         root_id = _as_root_id(root_id)
         if max_faces is not None and int(max_faces) < 1:
             raise DataError(f"max_faces must be a positive number of faces, not {max_faces}")
@@ -678,6 +690,7 @@ class Morphology:
 
     def meshes(self, root_ids: Iterable, lod: int | None = None, max_faces: int | None = None,
                workers: int = 4, progress: Progress | None = None) -> dict[int, NeuronMesh]:
+        """``{root_id: NeuronMesh}``; concurrency, progress and failures as :meth:`skeletons`."""
         ids = self._unique_ids(root_ids)
         counter = _Counter(len(ids), progress)
         done, failures = self._batch(ids, lambda r: self.mesh(r, lod=lod, max_faces=max_faces), workers, counter)
