@@ -229,6 +229,18 @@ def test_bulk_skeletons_keep_successes_when_one_fails(tmp_path, neurons, service
     assert [d for kind, d in service.requests if kind == "skeleton"] == [neurons[2].root_id]
 
 
+def test_bulk_requests_respect_the_endpoint_limit(tmp_path, neurons, service, monkeypatch):
+    import caveclient.skeletonservice as skeletonservice
+
+    monkeypatch.setattr(skeletonservice, "MAX_BULK_CACHED_SKELETONS", 2)  # 500 on the real service
+    ds = cave_dataset(tmp_path)
+    got = ds.skeletons([n.root_id for n in neurons])
+    assert len(got) == 3
+    bulk = [d for kind, d in service.requests if kind == "bulk"]
+    assert [len(b) for b in bulk] == [2, 1]
+    assert not [d for kind, d in service.requests if kind == "skeleton"]
+
+
 # -- precomputed sources ---------------------------------------------------------------
 
 
