@@ -9,7 +9,9 @@ and read back through cloud-volume from ``file://``.
 from __future__ import annotations
 
 import json
+import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -257,6 +259,69 @@ def test_precomputed_skeletons_from_a_file_layer(tmp_path, neurons, layers):
         np.testing.assert_allclose(sk.soma_um, unit_position_um(n.soma_nm), atol=1e-2)  # float32 storage
     with pytest.raises(NotFoundError, match=rf"root id {UNKNOWN_ID} has no skeleton in precomputed://file://.*version 1300"):
         ds.skeleton(UNKNOWN_ID)
+
+
+class StaticBucket:
+    """A layer served over https like MICrONS' public seg_m1300 (``precomputed://gs://...``,
+    read with ``use_https``): GETs with byte ranges, 404 for missing files, 503 when down."""
+
+    URL = "precomputed://gs://fake-bucket/seg"
+    _PATTERN = re.compile(r"https://storage\.googleapis\.com/fake-bucket/seg/(.*)")
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.down = False
+        self.calls = 0
+
+    def serve(self, request):
+        self.calls += 1
+        path = self._PATTERN.match(request.url.split("?")[0]).group(1)
+        if self.down and path.startswith("mesh/"):
+            return 503, {}, b"service unavailable"
+        file = self.folder / path
+        if not file.is_file():
+            return 404, {}, b"No such object"
+        data = file.read_bytes()
+        wanted = re.match(r"bytes=(\d+)-(\d+)", request.headers.get("Range", ""))
+        if wanted:
+            start, end = int(wanted.group(1)), int(wanted.group(2))
+            return 206, {"Content-Range": f"bytes {start}-{end}/{len(data)}"}, data[start:end + 1]
+        return 200, {}, data
+
+    def __enter__(self):
+        self.mock = responses.RequestsMock(assert_all_requests_are_fired=False)
+        self.mock.start()
+        for method in (responses.GET, responses.HEAD):
+            self.mock.add_callback(method, self._PATTERN, callback=self.serve)
+        return self
+
+    def __exit__(self, *exc):
+        self.mock.stop()
+        self.mock.reset()
+
+
+def test_static_https_multires_layer_like_seg_m1300(tmp_path, neurons, layers, monkeypatch):
+    import tenacity
+    from cloudfiles.interfaces import HttpInterface
+
+    for fn in (HttpInterface.get_file, HttpInterface.head, HttpInterface.exists):  # cloudfiles' own retries, fast
+        monkeypatch.setattr(fn.retry, "wait", tenacity.wait_none())
+        monkeypatch.setattr(fn.retry, "stop", tenacity.stop_after_attempt(2))
+    folder = layers["multires"].replace("precomputed://file://", "")
+    with StaticBucket(folder) as bucket:
+        ds = Dataset(tmp_path, version=1300, mesh_source=StaticBucket.URL, retry=FAST_RETRY)
+        n = neurons[0]
+        mesh = ds.mesh(n.root_id, max_faces=300)
+        assert mesh.n_faces <= 300 and mesh.lod is not None
+        assert 6.5 < np.linalg.norm(mesh.vertices_um - unit_position_um(n.soma_nm), axis=1).min() < 8.0
+        with pytest.raises(NotFoundError, match=rf"root id {UNKNOWN_ID} has no mesh in {StaticBucket.URL}"):
+            ds.mesh(UNKNOWN_ID)
+        bucket.down = True
+        with pytest.raises(ServiceError, match=rf"{StaticBucket.URL} failed with HTTP 503 .*root id {neurons[1].root_id}"):
+            ds.mesh(neurons[1].root_id)
+        calls = bucket.calls
+        np.testing.assert_array_equal(ds.mesh(n.root_id, max_faces=300).faces, mesh.faces)  # cached
+        assert bucket.calls == calls
 
 
 def test_legacy_mesh_round_trip_and_frame(tmp_path, neurons, layers):

@@ -42,7 +42,7 @@ import numpy as np
 from .errors import AuthError, DataError, IncompleteError, MicronsError, NotFoundError, ServiceError
 from .layout import Layout, atomic_path, atomic_write_json, read_json
 from .morphology_precomputed import file_url, write_precomputed_layer
-from .session import TOKEN_HELP, call_with_retry
+from .session import TOKEN_HELP, RetryPolicy, call_with_retry
 from .transform import nm_to_um
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -432,6 +432,13 @@ class Morphology:
     def _call(self, fn, what: str, service: str):
         return call_with_retry(fn, what=what, service=service, policy=self.dataset.retry)
 
+    def _call_cv(self, fn, what: str, service: str):
+        """A cloud-volume read: cloudfiles already retries storage reads (7 attempts with
+        backoff), so one more attempt here, not a policy's worth multiplied by seven."""
+        retry = self.dataset.retry
+        policy = RetryPolicy(attempts=min(2, retry.attempts), base_delay=retry.base_delay, max_delay=retry.max_delay)
+        return call_with_retry(fn, what=what, service=service, policy=policy)
+
     def _volume(self, source: str):
         """A CloudVolume for ``source`` (``cave``: the datastack's segmentation source), kept per source."""
         with self._lock:
@@ -459,7 +466,7 @@ class Morphology:
                         f"cannot open the morphology source {source} ({type(exc).__name__}: {_plain(exc)})"
                     ) from None
 
-            cv = self._call(open_volume, what=f"the layer {source}", service=source)
+            cv = self._call_cv(open_volume, what=f"the layer {source}", service=source)
         with self._lock:
             self._volumes.setdefault(source, cv)
             return self._volumes[source]
@@ -652,7 +659,7 @@ class Morphology:
                     raise self.missing_root_error(root_id, source, "skeleton") from None
                 raise
 
-        sk = self._call(get, what=f"the skeleton of root id {root_id}", service=source)
+        sk = self._call_cv(get, what=f"the skeleton of root id {root_id}", service=source)
         if sk is None or len(sk.vertices) == 0:
             raise self.missing_root_error(root_id, source, "skeleton")
         n = len(sk.vertices)
@@ -720,7 +727,7 @@ class Morphology:
                         raise self.missing_root_error(root_id, where, "mesh") from None
                     raise
 
-            got = self._call(get, what=f"the mesh of root id {root_id}", service=where)
+            got = self._call_cv(get, what=f"the mesh of root id {root_id}", service=where)
             if isinstance(got, dict):  # graphene and multi-segment answers: {segid: Mesh}
                 got = got[root_id] if root_id in got else (next(iter(got.values())) if len(got) == 1 else None)
             if got is None or len(got.faces) == 0:
@@ -743,12 +750,12 @@ class Morphology:
                 raise self.missing_root_error(root_id, where, "mesh")
             return m
 
-        num_lods = int(self._call(manifest, what=f"the mesh manifest of root id {root_id}", service=where).num_lods)
+        num_lods = int(self._call_cv(manifest, what=f"the mesh manifest of root id {root_id}", service=where).num_lods)
         if lod is not None and int(lod) >= num_lods:
             raise DataError(f"root id {root_id} has levels of detail 0-{num_lods - 1} in {where}; lod={lod} does not exist")
 
         def read(level: int):
-            got = self._call(lambda: cv.mesh.get(root_id, lod=level), what=f"the mesh of root id {root_id} (lod {level})",
+            got = self._call_cv(lambda: cv.mesh.get(root_id, lod=level), what=f"the mesh of root id {root_id} (lod {level})",
                              service=where)
             m = got.get(root_id) if isinstance(got, dict) else got
             if m is None:
@@ -841,7 +848,7 @@ def _looks_missing(exc: BaseException) -> bool:
     """cloud-volume's ways of saying "no such object" (missing file, missing manifest)."""
     if type(exc).__name__ in ("MeshMissingError", "EmptyFileException"):
         return True
-    if getattr(getattr(exc, "response", None), "status_code", None) == 404:
+    if getattr(getattr(exc, "response", None), "status_code", None) in (400, 404):  # graphene: 400 for a bad id
         return True
     text = str(exc).lower()
     return any(s in text for s in ("do not exist", "does not exist", "missing corresponding mesh", "manifest not found"))
