@@ -105,13 +105,26 @@ def test_figure_has_legend_and_scale_bar(scene, tmp_path):
     assert scale_bar_of(scene.viewer).visible
 
 
+def cli(*args: str, check: bool = True):
+    """The napari-microns command in a fresh process (as a user runs it), on this display."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "napari_microns.cli", *args], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "QT_QPA_PLATFORM": "xcb"})
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
 def test_demo_screenshot_shows_units_planes_and_neurons(info, tmp_path, qapp):
     from qtpy.QtGui import QImage
 
-    from napari_microns.app import demo
     from napari_microns.figure import _qimage_to_array
 
-    out = demo(tmp_path / "demo.png", sample_dir=info.datadir)
+    out = tmp_path / "demo.png"
+    result = cli("demo", "--screenshot", str(out), "--sample-dir", str(info.datadir))
+    assert "SYNTHETIC" in result.stdout.upper() and f"wrote {out}" in result.stdout
     image = _qimage_to_array(QImage(str(out)))
     canvas = image[:, : image.shape[1] - 250]
     assert canvas[..., :3].std() > 10
@@ -151,18 +164,17 @@ def test_turntable_movie(scene, tmp_path):
     assert np.abs(frames[0].astype(float) - frames[len(frames) // 4].astype(float)).mean() > 1  # it turns
 
 
-def test_cli_figure_writes_a_png_and_fails_in_one_line(info, tmp_path, qapp, capsys):
+def test_cli_figure_writes_a_png_and_fails_in_one_line(info, tmp_path, qapp):
     from qtpy.QtGui import QImage
-
-    from napari_microns.cli import main
 
     out = tmp_path / "fig.png"
     root = str(info.root_ids[0])
-    assert main(["figure", "--datadir", str(info.datadir), "--version", str(info.version), "--root-ids", root,
-                 "--color-by", "layer", "--mesh", "--synapses", "--camera", "side", "--out", str(out)]) == 0
+    cli("figure", "--datadir", str(info.datadir), "--version", str(info.version), "--root-ids", root,
+        "--color-by", "layer", "--mesh", "--synapses", "--camera", "side", "--out", str(out))
     img = QImage(str(out))
     assert img.width() > 800 and img.height() > 500
-    assert main(["figure", "--datadir", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.png")]) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error:") and "napari-microns process" in err[0]
+    bad = cli("figure", "--datadir", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.png"), check=False)
+    err = bad.stderr.strip().splitlines()
+    assert bad.returncode == 1 and len(err) == 1, bad.stderr
+    assert err[0].startswith("error:") and "napari-microns process" in err[0]
     assert not (tmp_path / "x.png").exists()

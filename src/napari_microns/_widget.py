@@ -10,7 +10,6 @@ napari notifications.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,14 +17,14 @@ from qtpy.QtCore import QAbstractTableModel, QModelIndex, Qt
 from qtpy.QtGui import QColor, QIcon, QPixmap
 from qtpy.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-    QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit, QProgressBar, QPushButton, QTableView,
+    QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit, QPushButton, QTableView,
     QVBoxLayout, QWidget,
 )
 
 from . import layer_data as ld
 from .core.errors import MicronsError
 from .core.versions import supported_versions
-from .scene import FETCH_KINDS, Scene, fetch_neurons, parse_root_ids
+from .scene import FETCH_KINDS, Scene, _ids_text, fetch_layers, parse_root_ids
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +185,9 @@ class MicronsWidget(QWidget):
         row.addWidget(self.fetch_button)
         row.addWidget(self.cancel_button)
         box.addLayout(row)
-        self.progress = QProgressBar()
+        # Progress as text: QProgressBar.setValue repaints synchronously, which makes
+        # napari redraw the whole 3D canvas once per piece (seconds with software GL).
+        self.progress = QLabel("")
         self.progress.setVisible(False)
         box.addWidget(self.progress)
         layout.addWidget(pick)
@@ -396,14 +397,15 @@ class MicronsWidget(QWidget):
         per_neuron = len([k for k in kinds if k != "synapses"])
         total = len(root_ids) * per_neuron + (1 if "synapses" in kinds else 0)
         worker = create_worker(
-            fetch_neurons, self.scene.dataset, list(root_ids), kinds, units=self.scene.features, colors=colors,
-            _progress={"total": total, "desc": "MICrONS fetch"}, _ignore_errors=True,
+            fetch_layers, self.scene.dataset, list(root_ids), kinds, units=self.scene.features, colors=colors,
+            _ignore_errors=True,
         )
         worker.yielded.connect(self._piece_arrived)
         worker.errored.connect(lambda exc: notify_error(one_line(exc)))
         worker.finished.connect(self._fetch_finished)
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(0)
+        self.fetch_total = total
+        self.fetch_done = 0
+        self.progress.setText(f"fetching 0 of {total}…")
         self.progress.setVisible(True)
         self.fetch_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -412,7 +414,9 @@ class MicronsWidget(QWidget):
         return worker
 
     def _piece_arrived(self, piece):
-        self.progress.setValue(piece.done)
+        self.fetch_done = piece.done
+        what = "failed" if piece.kind == "error" else piece.kind
+        self.progress.setText(f"fetching {piece.done} of {piece.total}… ({what} {_ids_text(piece.root_ids)})")
         if piece.kind == "error":
             notify_error(piece.message)
             return

@@ -38,6 +38,7 @@ class Fetched:
     kind: str  # 'skeleton' | 'mesh' | 'synapses' | 'error'
     root_ids: tuple[int, ...]
     layers: list = field(default_factory=list)  # layer-data tuples
+    built: list | None = None  # napari layers made from them off the UI thread (see fetch_layers)
     message: str = ""
     done: int = 0
     total: int = 0
@@ -142,6 +143,19 @@ def fetch_neurons(
             yield Fetched("error", tuple(ids), message=f"synapses: {exc}", done=done, total=total)
 
 
+def fetch_layers(*args, **kwargs) -> Iterator[Fetched]:
+    """:func:`fetch_neurons`, also making the napari layer objects (not yet in a viewer).
+
+    Run in a worker thread: layer construction (colour, feature and thumbnail
+    work) then stays off the UI thread, which only inserts the layers.
+    """
+    from napari.layers import Layer
+
+    for piece in fetch_neurons(*args, **kwargs):
+        piece.built = [Layer.create(data, kw, kind) for data, kw, kind in piece.layers]
+        yield piece
+
+
 def somata_layers(layer_tuples) -> list:
     """One soma-marker layer for the skeletons among ``layer_tuples`` (empty if none)."""
     roots, somata = [], []
@@ -220,14 +234,18 @@ class Scene:
             set_camera(self.viewer, camera)
 
     def _replace(self, name: str, layer_tuple) -> None:
+        from napari.layers import Layer
+
         data, kwargs, kind = layer_tuple
-        old = self._layer(name)
+        self._replace_layer(Layer.create(data, kwargs, kind))
+
+    def _replace_layer(self, layer) -> None:
+        """Add ``layer``, taking the place of a layer of the same name if there is one."""
+        old = self._layer(layer.name)
         index = self.viewer.layers.index(old) if old is not None else None
         if old is not None:
             self.viewer.layers.remove(old)
-        from napari.layers import Layer
-
-        layer = self.viewer.add_layer(Layer.create(data, kwargs, kind))
+        self.viewer.add_layer(layer)
         if index is not None:
             self.viewer.layers.move(self.viewer.layers.index(layer), index)
 
@@ -277,8 +295,12 @@ class Scene:
     # -- chosen neurons
     def add_fetched(self, piece: Fetched) -> None:
         """Add (or replace) the layers of one fetched piece."""
-        for data, kwargs, kind in piece.layers:
-            self._replace(kwargs["name"], (data, kwargs, kind))
+        if piece.built is not None:
+            for layer in piece.built:
+                self._replace_layer(layer)
+        else:
+            for data, kwargs, kind in piece.layers:
+                self._replace(kwargs["name"], (data, kwargs, kind))
         if piece.kind == "skeleton":
             self._update_somata()
 

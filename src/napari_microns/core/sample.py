@@ -73,6 +73,9 @@ AREAS = [("V1", 0.65), ("RL", 0.235), ("AL", 0.11), ("LM", 0.005)]
 #: The block's footprint (pia-aligned µm, x and z), inside the real volume's range.
 X_RANGE = (500.0, 900.0)
 Z_RANGE = (720.0, 960.0)
+#: The whole minnie65 volume's footprint (µm), for full-scale synthetic tables.
+FULL_X_RANGE = (200.0, 1550.0)
+FULL_Z_RANGE = (600.0, 1100.0)
 
 NUCLEUS_TABLE = "nucleus_detection_v0"
 CELLTYPE_TABLE = "aibs_metamodel_celltypes_v661"
@@ -125,8 +128,12 @@ def _depths(rng: np.random.Generator, model: tuple, n: int) -> np.ndarray:
     return np.clip(d, 1.0, 828.0)
 
 
-def synthetic_units(n_cells: int = 30_000, seed: int = 0) -> pd.DataFrame:
-    """One row per synthetic nucleus: ids, µm position, cell type, area, proofreading."""
+def synthetic_units(n_cells: int = 30_000, seed: int = 0, x_range: tuple[float, float] = X_RANGE,
+                    z_range: tuple[float, float] = Z_RANGE) -> pd.DataFrame:
+    """One row per synthetic nucleus: ids, µm position, cell type, area, proofreading.
+
+    ``x_range``/``z_range`` set the footprint (µm); the default is the sample's small block.
+    """
     rng = np.random.default_rng(seed)
     types = list(CELL_TYPES)
     share = np.array([CELL_TYPES[t][1] for t in types])
@@ -140,11 +147,11 @@ def synthetic_units(n_cells: int = 30_000, seed: int = 0) -> pd.DataFrame:
         start += c
     order = rng.permutation(n_cells)  # ids must not encode the type
     cell_type, depth = cell_type[order], depth[order]
-    x = rng.uniform(*X_RANGE, n_cells)
-    z = rng.uniform(*Z_RANGE, n_cells)
+    x = rng.uniform(*x_range, n_cells)
+    z = rng.uniform(*z_range, n_cells)
     cls = np.array([CELL_TYPES[t][0] for t in cell_type])
 
-    edges = X_RANGE[0] + np.cumsum([0.0] + [s for _, s in AREAS]) * (X_RANGE[1] - X_RANGE[0])
+    edges = x_range[0] + np.cumsum([0.0] + [s for _, s in AREAS]) * (x_range[1] - x_range[0])
     area = np.array([a for a, _ in AREAS])[np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(AREAS) - 1)]
 
     neuron = cls != "nonneuron"
