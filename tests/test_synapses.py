@@ -403,3 +403,23 @@ def test_cli_imports_and_fails_with_one_line(tmp_path, table, capsys):
         code = main(["synapses", "--datadir", str(tmp_path / "d"), *bad])
         err = capsys.readouterr().err.strip()
         assert code == 1 and err.startswith("error: ") and "\n" not in err
+
+
+def test_small_merges_become_runs_then_compact(tmp_path, table, roots, monkeypatch):
+    import napari_microns.core.synapses_store as synapses_store
+
+    monkeypatch.setattr(synapses_store, "MAX_RUNS", 3)
+    ds = Dataset(tmp_path, version=1300)
+    store = ds.synapse_store
+    posts = np.array_split(roots, 5)
+    for i, part in enumerate(posts):
+        ds.import_synapses(table[table[POST].isin(part)])
+        runs, parts = store.runs("synapses"), store.parts("synapses")
+        # 3 runs, then the 4th merge folds them into the buckets, then runs again
+        assert (len(runs), bool(parts)) == [(1, False), (2, False), (3, False), (0, True), (1, True)][i]
+        seen = np.concatenate(posts[:i + 1])
+        assert_same_synapses(ds.synapses(post_ids=seen), expected(table, post=seen))
+        assert_same_synapses(ds.synapses(pre_ids=roots[:7]), expected(table, pre=roots[:7], post=seen))
+    ds.import_synapses(table)  # everything again, overlapping what is there: no repeats
+    assert store.count("synapses") == len(table)
+    assert_same_synapses(ds.synapses(), expected(table))

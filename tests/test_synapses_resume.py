@@ -103,24 +103,35 @@ def test_killed_download_process_reruns_to_the_same_store(tmp_path, uninterrupte
     assert {k for k in got if got[k] != want[k] and not k.endswith("report.json")} == set()
 
 
-def test_killed_merge_reruns_to_the_same_store(tmp_path, uninterrupted, fast_retry, monkeypatch):
+@pytest.mark.parametrize("compact, dies_at", [(False, 2), (True, 9)])
+def test_killed_merge_reruns_to_the_same_store(tmp_path, uninterrupted, fast_retry, monkeypatch, compact, dies_at):
+    """Interrupted between two store files: while writing a run, or while compacting into buckets."""
     real_write = synapses_store.pq.write_table
+    store_root = tmp_path / "1300" / "synapses" / "store"
     writes = {"n": 0}
 
-    def dies_on_the_ninth_file(table, where, **kwargs):
-        writes["n"] += 1
-        if writes["n"] == 9:
-            Path(where).write_bytes(b"half a file")
-            raise KeyboardInterrupt  # as Ctrl-C in the middle of the merge
+    def dies_in_the_store(table, where, **kwargs):
+        if store_root in Path(where).parents:
+            writes["n"] += 1
+            if writes["n"] == dies_at:
+                Path(where).write_bytes(b"half a file")
+                raise KeyboardInterrupt  # as Ctrl-C in the middle of the merge
         return real_write(table, where, **kwargs)
 
-    monkeypatch.setattr(synapses_store.pq, "write_table", dies_on_the_ninth_file)
+    if compact:
+        monkeypatch.setattr(synapses_store, "RUN_MAX_ROWS", 0)
+    monkeypatch.setattr(synapses_store.pq, "write_table", dies_in_the_store)
     with pytest.raises(KeyboardInterrupt):
         run_in_process(tmp_path, fast_retry)
+    assert writes["n"] >= dies_at  # compaction writes a few bucket files at once
     monkeypatch.setattr(synapses_store.pq, "write_table", real_write)
     run_in_process(tmp_path, fast_retry)
 
     want = tree(uninterrupted / "1300" / "synapses")
     got = tree(tmp_path / "1300" / "synapses")
+    if compact:  # compared with an uninterrupted compacting run
+        reference = tmp_path.parent / f"{tmp_path.name}-reference"
+        run_in_process(reference, fast_retry)
+        want = tree(reference / "1300" / "synapses")
     assert sorted(got) == sorted(want)
     assert {k for k in got if got[k] != want[k] and not k.endswith("report.json")} == set()

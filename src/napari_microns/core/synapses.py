@@ -52,6 +52,7 @@ from .synapses_store import (
     SynapseStore,
     as_table,
     dedup_sorted,
+    table_digest,
 )
 from .transform import voxels_to_um
 
@@ -354,6 +355,10 @@ class _ChunkFetcher:
         return self.to_rows(pages), queries
 
     def to_rows(self, pages: list[pd.DataFrame]) -> pa.Table:
+        for page in pages:
+            # caveclient keeps the query (with every filter id) in attrs, which pandas deep-copies
+            # on each operation: slow with thousands of ids
+            page.attrs = {}
         frames = [p for p in pages if len(p)]
         raw = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["id", PRE, POST, "size"])
         raw = raw.drop_duplicates("id")  # sub-queries are disjoint; this only guards a wobbly server
@@ -661,17 +666,10 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
     key_cols = ("id",) if kind == "synapses" else (PRE, POST)
     deduped = dedup_sorted(table, key_cols, PRE)
     store.merge(deduped, kind)
-    content = _table_digest(deduped)
+    content = table_digest(deduped)
     store.add_source({"key": f"import:{content}", "kind": kind, "origin": origin, "rows": deduped.num_rows})
     log.info("imported %d %s rows from %s", deduped.num_rows, kind, origin)
     return {"kind": kind, "rows": deduped.num_rows, "origin": origin}
-
-
-def _table_digest(table: pa.Table) -> str:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return hashlib.sha256(sink.getvalue()).hexdigest()[:16]
 
 
 # -- queries -------------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 Layout under ``<datadir>/<version>/synapses/store/``::
 
+    format.json                          layout version and bucket count
     synapses/by_pre/part-NN.parquet      per-synapse rows, bucket NN of the pre root id
     synapses/by_post/part-NN.parquet     the same rows, bucketed and sorted by post root id
-    connections/by_pre/part-NN.parquet   aggregated (pre, post) rows, same two copies
-    connections/by_post/part-NN.parquet
+    synapses/runs/by_pre/<digest>.parquet   small merges: one sorted run per side, until compacted
+    synapses/runs/by_post/<digest>.parquet
+    connections/...                      aggregated (pre, post) rows, same layout
     sources.json                         what was merged in: downloads and imports
 
 Every row is kept twice, once per side, so a question about a neuron's
@@ -15,6 +17,12 @@ in small row groups, and the row groups' min/max statistics (cached in memory)
 say which of them hold the id. Merging is a union deduplicated by synapse id
 (or by the (pre, post) pair for aggregated rows), so merging the same rows
 twice changes nothing: an interrupted merge is finished by running it again.
+
+Rewriting every bucket file for a small download would cost more than the
+download's own writes, so a small merge is written as one sorted *run* per
+side, named by its content; lookups read the runs too (and drop repeats).
+Once there are ``MAX_RUNS`` runs, or a merge is large, everything is folded
+into the bucket files and the runs are removed.
 """
 
 from __future__ import annotations
@@ -65,6 +73,9 @@ CONNECTION_SCHEMA = pa.schema([
 ])
 
 N_BUCKETS = 16
+#: merges smaller than this many rows become runs; larger ones (and too many runs) compact
+RUN_MAX_ROWS = 1_000_000
+MAX_RUNS = 8
 STORE_FORMAT = 1
 MERGE_THREADS = min(4, os.cpu_count() or 1)
 ROW_GROUP_ROWS = 8192
@@ -114,6 +125,16 @@ def dedup_sorted(table: pa.Table, key_cols, sort_col: str) -> pa.Table:
     return table.take(pa.array(kept[np.lexsort(tuple(reversed(sort_keys)))])).combine_chunks().replace_schema_metadata(None)
 
 
+def table_digest(table: pa.Table) -> str:
+    """A short content hash of a table (its Arrow IPC bytes)."""
+    import hashlib
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue()).hexdigest()[:16]
+
+
 @dataclass
 class _FileIndex:
     """A bucket file's row-group key ranges, so a lookup opens only what it needs."""
@@ -145,6 +166,8 @@ class SynapseStore:
         try:
             fmt = read_json(self.format_path)
         except FileNotFoundError:
+            if any(self.root.glob("*/by_*/part-*.parquet")):  # files without a format: not ours to guess
+                raise DataError(f"{self.root} has no format.json; delete it and merge again") from None
             return N_BUCKETS
         if fmt.get("format") != STORE_FORMAT or not isinstance(fmt.get("buckets"), int):
             raise DataError(f"{self.root} was written by another napari-microns version; delete it and merge again")
@@ -159,8 +182,17 @@ class SynapseStore:
     def sources_path(self) -> Path:
         return self.root / "sources.json"
 
+    def run_path(self, kind: str, side: str, name: str) -> Path:
+        return self.root / kind / "runs" / f"by_{side}" / f"{name}.parquet"
+
+    def runs(self, kind: str, side: str = "pre") -> list[Path]:
+        return sorted((self.root / kind / "runs" / f"by_{side}").glob("*.parquet"))
+
+    def parts(self, kind: str, side: str = "pre") -> list[Path]:
+        return sorted((self.root / kind / f"by_{side}").glob("part-*.parquet"))
+
     def has(self, kind: str) -> bool:
-        return any((self.root / kind / "by_pre").glob("part-*.parquet"))
+        return bool(self.parts(kind) or self.runs(kind))
 
     def sources(self) -> list[dict]:
         try:
@@ -183,11 +215,41 @@ class SynapseStore:
         if table.num_rows == 0:
             return
         for side in _SIDES:  # left by a killed merge; the store has one writer at a time
-            for tmp in (self.root / kind / f"by_{side}").glob(".part-*.tmp"):
-                tmp.unlink(missing_ok=True)
+            for folder in (self.root / kind / f"by_{side}", self.root / kind / "runs" / f"by_{side}"):
+                for tmp in folder.glob(".*.tmp"):
+                    tmp.unlink(missing_ok=True)
         n_buckets = self.n_buckets
         if not self.format_path.exists():
             atomic_write_json(self.format_path, {"format": STORE_FORMAT, "buckets": n_buckets})
+        runs = self.runs(kind)
+        if table.num_rows < RUN_MAX_ROWS and len(runs) < MAX_RUNS:
+            self._write_run(table, kind, key_cols)
+            return
+        # compaction: the new rows and every run, into the bucket files; then the runs go
+        if runs:
+            table = pa.concat_tables([*(self._read_whole(p, kind) for p in runs), table])
+        self._merge_into_parts(table, kind, key_cols, n_buckets)
+        for side in _SIDES:
+            for path in self.runs(kind, side):
+                path.unlink(missing_ok=True)
+                with self._lock:
+                    self._index.pop(path, None)
+
+    def _write_run(self, table: pa.Table, kind: str, key_cols) -> None:
+        """One sorted copy per side, named by content: writing the same rows again is a no-op."""
+        name = table_digest(dedup_sorted(table, key_cols, PRE))
+
+        def write(side: str) -> None:
+            path = self.run_path(kind, side, name)
+            if not path.exists():
+                run = dedup_sorted(table, key_cols, _SIDES[side])
+                with atomic_path(path) as tmp:
+                    pq.write_table(run, tmp, **WRITE_OPTIONS)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(write, _SIDES))
+
+    def _merge_into_parts(self, table: pa.Table, kind: str, key_cols, n_buckets: int) -> None:
         jobs = []
         for side, col in _SIDES.items():
             buckets = bucket_of(table.column(col).to_numpy(), n_buckets)
@@ -254,31 +316,46 @@ class SynapseStore:
         buckets = bucket_of(ids, self.n_buckets)
         pieces = []
         for b in np.unique(buckets):
-            entry = self._file_index(self.part_path(kind, side, int(b)))
-            if entry is None:
-                continue
-            wanted = ids[buckets == b]
-            # row groups are sorted by the key: the ones whose [min, max] holds a wanted id
-            first = np.searchsorted(entry.maxs, wanted, side="left")
-            last = np.searchsorted(entry.mins, wanted, side="right")
-            groups = sorted({g for f, l in zip(first, last) for g in range(f, l)})
-            if not groups:
-                continue
-            try:
-                piece = entry.file.read_row_groups(groups)
-            except Exception as exc:  # noqa: BLE001
-                raise DataError(f"synapse store file {self.part_path(kind, side, int(b))} is corrupt ({type(exc).__name__}); delete {self.root} and merge again") from None
-            pieces.append(piece.filter(pc.is_in(piece.column(col), value_set=pa.array(wanted))))
+            piece = self._read_ids(self.part_path(kind, side, int(b)), col, ids[buckets == b])
+            if piece is not None:
+                pieces.append(piece)
+        runs = self.runs(kind, side)
+        for path in runs:
+            piece = self._read_ids(path, col, ids)
+            if piece is not None:
+                pieces.append(piece)
         if not pieces:
             return empty_table(kind)
-        return pa.concat_tables(pieces).replace_schema_metadata(None)
+        table = pa.concat_tables(pieces).replace_schema_metadata(None)
+        return dedup_sorted(table, _KINDS[kind][1], col) if runs else table
+
+    def _read_ids(self, path: Path, col: str, wanted: np.ndarray) -> pa.Table | None:
+        """The rows of one sorted file whose ``col`` is in ``wanted``, reading only their row groups."""
+        entry = self._file_index(path)
+        if entry is None:
+            return None
+        # row groups are sorted by the key: the ones whose [min, max] holds a wanted id
+        first = np.searchsorted(entry.maxs, wanted, side="left")
+        last = np.searchsorted(entry.mins, wanted, side="right")
+        groups = sorted({g for f, l in zip(first, last) for g in range(f, l)})
+        if not groups:
+            return None
+        try:
+            piece = entry.file.read_row_groups(groups)
+        except Exception as exc:  # noqa: BLE001
+            raise DataError(f"synapse store file {path} is corrupt ({type(exc).__name__}); delete {self.root} and merge again") from None
+        return piece.filter(pc.is_in(piece.column(col), value_set=pa.array(wanted)))
 
     def read_all(self, kind: str) -> pa.Table:
         """The whole of ``kind`` (the by-pre copy), sorted by pre root id within buckets."""
-        pieces = [self._read_whole(p, kind) for p in sorted((self.root / kind / "by_pre").glob("part-*.parquet"))]
+        runs = self.runs(kind)
+        pieces = [self._read_whole(p, kind) for p in [*self.parts(kind), *runs]]
         if not pieces:
             return empty_table(kind)
-        return pa.concat_tables(pieces).replace_schema_metadata(None)
+        table = pa.concat_tables(pieces).replace_schema_metadata(None)
+        return dedup_sorted(table, _KINDS[kind][1], PRE) if runs else table
 
     def count(self, kind: str) -> int:
-        return sum(pq.ParquetFile(p).metadata.num_rows for p in (self.root / kind / "by_pre").glob("part-*.parquet"))
+        if self.runs(kind):
+            return self.read_all(kind).num_rows
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in self.parts(kind))
