@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import AuthError, DataError, IncompleteError, NotFoundError, ServiceError, VersionError
-from .layout import Layout, atomic_path, atomic_write_json, read_json
+from .layout import Layout, atomic_write_bytes, atomic_write_json, read_json
 from .query import query_all, query_page
 from .session import DEFAULT_RETRY, RetryPolicy
 from .synapses_store import (
@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 DEFAULT_CHUNK_SIZE = 100
 #: rows read into memory at once when merging a download into the store
 MERGE_BATCH_ROWS = 20_000_000
+#: chunks fetched in this run up to this many rows are merged from memory, not read back
+KEEP_IN_MEMORY_ROWS = 5_000_000
 _SIDE_COLUMN = {"pre": PRE, "post": POST}
 _VX = ["ctr_pt_position_vx_x", "ctr_pt_position_vx_y", "ctr_pt_position_vx_z"]
 _UM = ["ctr_pt_position_x", "ctr_pt_position_y", "ctr_pt_position_z"]
@@ -278,11 +280,12 @@ class Manifest:
         return True, False
 
     def write_chunk(self, index: int, table: pa.Table, queries: int) -> int:
-        path = self.data_path(index)
-        with atomic_path(path) as tmp:
-            pq.write_table(table, tmp, compression="zstd", use_dictionary=[PRE, POST])
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd", use_dictionary=[PRE, POST])
+        data = sink.getvalue().to_pybytes()
+        atomic_write_bytes(self.data_path(index), data)
         atomic_write_json(self.record_path(index), {
-            "state": "done", "rows": table.num_rows, "sha256": _sha256(path), "queries": queries,
+            "state": "done", "rows": table.num_rows, "sha256": hashlib.sha256(data).hexdigest(), "queries": queries,
             "first_id": self.spec["chunks"][index][0], "last_id": self.spec["chunks"][index][-1],
         })
         return table.num_rows
@@ -477,16 +480,23 @@ def download_synapses(
         progress(len(done), len(chunks), report.rows)
 
     failures: dict[int, str] = {}
+    kept: dict[int, pa.Table] = {}
     if todo:
         cave = client() if callable(client) and not hasattr(client, "materialize") else client
         if not aggregate:
             voxels_to_um(np.zeros((1, 3)))  # load the transform once, not in every worker at the same time
         fetcher = _ChunkFetcher(cave, spec, policy, page_limit)
         lock = threading.Lock()
+        kept_rows = [0]
 
         def run(i: int) -> int:
             rows, queries = fetcher.fetch(i, chunks[i])
-            return manifest.write_chunk(i, rows, queries)
+            n = manifest.write_chunk(i, rows, queries)
+            with lock:  # keep small results for the merge instead of reading them back
+                if kept_rows[0] + n <= KEEP_IN_MEMORY_ROWS:
+                    kept[i] = rows
+                    kept_rows[0] += n
+            return n
 
         fatal: BaseException | None = None
         with ThreadPoolExecutor(max_workers=int(workers), thread_name_prefix="synapses") as pool:
@@ -516,7 +526,7 @@ def download_synapses(
                     running = {f: i for f, i in running.items() if not f.cancelled()}
         if fatal is not None:
             # finished chunks are on disk; merge them so the work is not lost, then stop
-            _merge_download(manifest, sorted(done), store or store_for(layout))
+            _merge_download(manifest, sorted(done), store or store_for(layout), kept)
             raise fatal
 
     report.chunks_done = len(done)
@@ -530,7 +540,7 @@ def download_synapses(
         for i in sorted(failures)
     ]
     merge_started = time.monotonic()
-    _merge_download(manifest, sorted(done), store or store_for(layout))
+    _merge_download(manifest, sorted(done), store or store_for(layout), kept)
     report.merge_seconds = time.monotonic() - merge_started
     report.seconds = time.monotonic() - started
     atomic_write_json(manifest.folder / "report.json", report.as_dict())
@@ -547,12 +557,13 @@ def download_synapses(
     return report
 
 
-def _merge_download(manifest: Manifest, done: list[int], store: SynapseStore) -> None:
+def _merge_download(manifest: Manifest, done: list[int], store: SynapseStore, kept: dict | None = None) -> None:
     kind = "connections" if manifest.spec["aggregate"] else "synapses"
     batch: list[pa.Table] = []
     n = 0
     for i in done:
-        t = manifest.read_chunk(i)
+        t = (kept or {}).get(i)
+        t = manifest.read_chunk(i) if t is None else t
         batch.append(t)
         n += t.num_rows
         if n >= MERGE_BATCH_ROWS:
