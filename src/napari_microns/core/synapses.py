@@ -375,20 +375,25 @@ class _ChunkFetcher:
 
 def synapse_rows(raw: pd.DataFrame, positions_in: str = "voxels") -> pa.Table:
     """Per-synapse store rows from ``id, pre, post, size`` and voxel positions, sorted by id."""
-    df = pd.DataFrame({
-        "id": raw["id"].to_numpy(dtype=np.int64),
-        PRE: raw[PRE].to_numpy(dtype=np.int64),
-        POST: raw[POST].to_numpy(dtype=np.int64),
-        "size": _int_sizes(raw["size"]),
-    })
+    ids = _int_column(raw, "id")
+    order = np.argsort(ids, kind="stable")
+    columns = {"id": ids, PRE: _int_column(raw, PRE), POST: _int_column(raw, POST), "size": _int_sizes(raw["size"])}
     vx = _voxel_positions(raw)
     if vx is not None:
         um = voxels_to_um(vx)
         for i in range(3):
-            df[_VX[i]] = vx[:, i]
-            df[_UM[i]] = um[:, i]
-    table = as_table(df, "synapses")
-    return table.take(pa.array(np.argsort(df["id"].to_numpy(), kind="stable")))
+            columns[_VX[i]], columns[_UM[i]] = vx[:, i], um[:, i]
+    # straight from numpy to Arrow: building a DataFrame column by column costs more than the query
+    arrays = [pa.array(columns[f.name][order], type=f.type, from_pandas=True) if f.name in columns else pa.nulls(len(ids), f.type)
+              for f in SYNAPSE_SCHEMA]
+    return pa.Table.from_arrays(arrays, schema=SYNAPSE_SCHEMA)
+
+
+def _int_column(raw: pd.DataFrame, col: str) -> np.ndarray:
+    try:
+        return raw[col].to_numpy(dtype=np.int64)
+    except (TypeError, ValueError):
+        raise DataError(f"column {col} must hold integer ids (found missing or non-numeric values)") from None
 
 
 def aggregate_rows(raw: pd.DataFrame) -> pa.Table:
@@ -403,6 +408,8 @@ def aggregate_rows(raw: pd.DataFrame) -> pa.Table:
 
 
 def _int_sizes(series: pd.Series) -> np.ndarray:
+    if pd.api.types.is_integer_dtype(series.dtype):
+        return series.to_numpy(dtype=np.int64)
     values = pd.to_numeric(series, errors="coerce")
     if values.isna().any():
         raise DataError("synapse sizes must be numbers (found missing or non-numeric values in 'size')")
@@ -417,10 +424,14 @@ def _voxel_positions(raw: pd.DataFrame) -> np.ndarray | None:
     elif all(c in raw.columns for c in _UM):
         cols = _UM
     elif "ctr_pt_position" in raw.columns:
+        if len(raw) == 0:
+            return np.empty((0, 3))
         return np.asarray(np.stack(raw["ctr_pt_position"].to_numpy()), dtype=float).reshape(-1, 3)
     else:
         return None
     try:
+        if all(pd.api.types.is_numeric_dtype(raw[c].dtype) for c in cols):
+            return np.column_stack([raw[c].to_numpy(dtype=float) for c in cols]).reshape(-1, 3)
         return raw[cols].apply(pd.to_numeric, errors="raise").to_numpy(dtype=float)
     except (TypeError, ValueError) as exc:
         raise DataError(f"synapse positions {cols} must be numbers ({exc})") from None
