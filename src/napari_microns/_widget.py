@@ -255,10 +255,19 @@ class MicronsWidget(QWidget):
         ds, units, layers, *extra = result
         self.scene.dataset = ds
         self.scene.show_units(units, layers, color_by=self.color_combo.currentText())
-        self.datadir_edit.setText(str(ds.datadir))
-        self.version_combo.setCurrentText(str(ds.version))
-        if extra:  # the sample: pre-fill its detailed neurons
-            self.ids_edit.setPlainText("\n".join(map(str, extra[0])))
+        self.units_loaded(extra[0] if extra else ())
+
+    def units_loaded(self, root_ids=()):
+        """Refresh the controls after the scene got units (here or from a script/command)."""
+        ds = self.scene.dataset
+        if ds is not None:
+            self.datadir_edit.setText(str(ds.datadir))
+            self.version_combo.setCurrentText(str(ds.version))
+        self.color_combo.blockSignals(True)
+        self.color_combo.setCurrentText(self.scene.color_by)
+        self.color_combo.blockSignals(False)
+        if root_ids:  # e.g. the sample's detailed neurons
+            self.ids_edit.setPlainText("\n".join(map(str, root_ids)))
         self._units_ready()
 
     def _adopt_reader_layer(self, event=None):

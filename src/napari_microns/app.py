@@ -35,8 +35,8 @@ def build_scene(viewer, dataset, root_ids: Sequence[int] = (), color_by: str = "
     errors = scene.fetch_now(list(root_ids), kinds) if root_ids and kinds else []
     if scene.neuron_layers():
         scene.dim_units()
-    if dock and root_ids:
-        widget.ids_edit.setPlainText("\n".join(map(str, root_ids)))
+    if dock:
+        widget.units_loaded(root_ids)
     set_camera(viewer, camera)
     return scene, errors
 

@@ -186,6 +186,9 @@ def save_png(path: str | Path, image: np.ndarray) -> Path:
     with atomic_path(path) as tmp:
         if not qimg.save(str(tmp), "PNG"):
             raise MicronsError(f"could not write {path}")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)  # an ordinary file, not the temp file's private mode
     return path
 
 
