@@ -24,19 +24,11 @@ from qtpy.QtWidgets import (
 from . import layer_data as ld
 from .core.errors import MicronsError
 from .core.versions import supported_versions
-from .scene import FETCH_KINDS, Scene, _ids_text, fetch_layers, parse_root_ids
+from .scene import FETCH_KINDS, Scene, ids_text, fetch_layers, one_line, parse_root_ids
 
 log = logging.getLogger(__name__)
 
 FILTER_COLUMNS = {"class": "classification_system", "type": "cell_type", "layer": "layer", "area": "brain_area"}
-
-
-def one_line(exc: BaseException) -> str:
-    """A notification text: our errors are one line already; others get their type."""
-    if isinstance(exc, MicronsError):
-        return str(exc)
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"
 
 
 def notify_error(message: str) -> None:
@@ -425,7 +417,7 @@ class MicronsWidget(QWidget):
     def _piece_arrived(self, piece):
         self.fetch_done = piece.done
         what = "failed" if piece.kind == "error" else piece.kind
-        self.progress.setText(f"fetching {piece.done} of {piece.total}… ({what} {_ids_text(piece.root_ids)})")
+        self.progress.setText(f"fetching {piece.done} of {piece.total}… ({what} {ids_text(piece.root_ids)})")
         if piece.kind == "error":
             notify_error(piece.message)
             return

@@ -108,7 +108,7 @@ def legend_items_from_scene(scene) -> list[tuple[str, tuple]]:
     for lyr in scene.viewer.layers:
         if lyr.metadata.get("napari_microns") == "mesh" and lyr.visible and lyr.metadata.get("root_id") is not None:
             root = int(lyr.metadata["root_id"])
-            items.append((f"neuron {root}", tuple(scene.color_of(root))))
+            items.append((f"neuron {root}", tuple(float(c) for c in lyr.vertex_colors[0])))
     syn = [lyr for lyr in scene.viewer.layers if lyr.metadata.get("napari_microns") == "synapses" and lyr.visible]
     if syn and syn[0].metadata.get("color_by") == "direction":
         items += [(f"{k} synapse", v) for k, v in palettes.SYNAPSE_DIRECTION.items()]

@@ -127,20 +127,20 @@ def fetch_neurons(
                     v, f = mesh_arrays(dataset.mesh(root, max_faces=max_faces))
                     layers = [ld.mesh_layer_data(v, f, color, name=f"mesh {root}", root_id=root)]
                 yield Fetched(kind, (root,), layers, done=done, total=total)
-            except MicronsError as exc:
-                yield Fetched("error", (root,), message=f"{kind} of {root}: {exc}", done=done, total=total)
+            except Exception as exc:  # noqa: BLE001 - one neuron's failure must not lose the others
+                yield Fetched("error", (root,), message=f"{kind} of {root}: {one_line(exc)}", done=done, total=total)
     if "synapses" in kinds and ids:
         done += 1
         try:
             syn = neuron_synapses(dataset, ids)
             if len(syn) == 0:
-                yield Fetched("error", tuple(ids), message=f"no synapses stored for {_ids_text(ids)}; "
+                yield Fetched("error", tuple(ids), message=f"no synapses stored for {ids_text(ids)}; "
                               "download them with `napari-microns synapses`", done=done, total=total)
             else:
                 layer = ld.synapse_layer_data(syn, ids, units=units, color_by=synapse_color_by)
                 yield Fetched("synapses", tuple(ids), [layer], done=done, total=total)
-        except MicronsError as exc:
-            yield Fetched("error", tuple(ids), message=f"synapses: {exc}", done=done, total=total)
+        except Exception as exc:  # noqa: BLE001
+            yield Fetched("error", tuple(ids), message=f"synapses: {one_line(exc)}", done=done, total=total)
 
 
 def fetch_layers(*args, **kwargs) -> Iterator[Fetched]:
@@ -167,7 +167,15 @@ def somata_layers(layer_tuples) -> list:
     return [ld.somata_layer_data(np.array(somata), roots)] if somata else []
 
 
-def _ids_text(ids: Sequence[int]) -> str:
+def one_line(exc: BaseException) -> str:
+    """A message for a notification: our errors are one line already; others get their type."""
+    if isinstance(exc, MicronsError):
+        return str(exc)
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+def ids_text(ids: Sequence[int]) -> str:
     return ", ".join(map(str, ids[:3])) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
 
 
