@@ -169,6 +169,10 @@ def test_a_failing_chunk_is_reported_by_range_and_the_rest_is_kept(tmp_path, tab
     kept = np.concatenate([post[:5], post[10:]])
     assert_same_synapses(ds.synapses(post_ids=post), expected(table, post=kept))
 
+    assert ds.synapse_coverage(post_ids=post) == {
+        "post": {"covered": sorted(int(i) for i in kept), "missing": [int(i) for i in post[5:10]]}}
+    assert ds.synapse_coverage(pre_ids=post[:2])["pre"]["covered"] == []  # outputs were never asked for
+
     # the server recovers: a rerun fetches only the failed chunk
     fake.fault_fn = None
     before = len(fake.requests)
@@ -177,6 +181,7 @@ def test_a_failing_chunk_is_reported_by_range_and_the_rest_is_kept(tmp_path, tab
     assert report.complete and report.chunks_resumed == 3
     assert len(fake.requests) - before == 1
     assert_same_synapses(ds.synapses(post_ids=post), expected(table, post=post))
+    assert ds.synapse_coverage(post_ids=post)["post"]["missing"] == []
 
 
 def test_rerun_resumes_and_changed_parameters_start_a_new_manifest(tmp_path, table, roots, fast_retry):

@@ -198,6 +198,12 @@ class Dataset:
 
         return query_synapses(self.synapse_store, pre_ids, post_ids, aggregate=aggregate, drop_autapses=drop_autapses)
 
+    def synapse_coverage(self, pre_ids=None, post_ids=None) -> dict:
+        """Which of these ids have all their outputs (pre) / inputs (post) in the local store."""
+        from .synapses import coverage
+
+        return coverage(self.synapse_store, pre_ids, post_ids)
+
     def import_synapses(self, path_or_dataframe) -> dict:
         """Merge a datacleaner synapse folder/CSV, a file or a DataFrame into the local store."""
         from .synapses import import_synapses

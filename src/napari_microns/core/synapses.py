@@ -758,6 +758,37 @@ def _select(store: SynapseStore, kind: str, pre, post) -> pa.Table:
     return table
 
 
+def coverage(store: SynapseStore, pre_ids=None, post_ids=None) -> dict:
+    """Which ids have *all* their synapses on that side in the store.
+
+    A pre id is covered when a finished chunk of a download asked for its outputs onto any neuron
+    (``post_ids=None``); likewise for post ids and inputs. Returns ``{"pre": {"covered": [...],
+    "missing": [...]}, "post": {...}}`` for the sides given. Imports are not counted: what an
+    imported table holds is not known.
+    """
+    complete = {"pre": set(), "post": set()}
+    for source in store.sources():
+        if source.get("origin") != "download":
+            continue
+        side = source["chunk_side"]
+        other = "post" if side == "pre" else "pre"
+        if source["requested"].get(other) != "all":
+            continue
+        try:
+            manifest = read_json(store.root.parent / source["manifest"] / "manifest.json")
+        except (FileNotFoundError, DataError):
+            continue
+        for i in source["chunks_done"]:
+            complete[side].update(manifest["chunks"][i])
+    out = {}
+    for side, ids in (("pre", pre_ids), ("post", post_ids)):
+        ids = normalize_ids(ids, side)
+        if ids is not None:
+            have = np.isin(ids, np.fromiter(complete[side], dtype=np.int64, count=len(complete[side])))
+            out[side] = {"covered": ids[have].tolist(), "missing": ids[~have].tolist()}
+    return out
+
+
 # -- connectivity --------------------------------------------------------------
 
 
