@@ -218,3 +218,37 @@ def test_file_open_sample_and_widget_adopts_its_units(make_napari_viewer, qtbot,
     w.color_combo.setCurrentText("brain_area")  # the adopted layer responds to the widget
     np.testing.assert_allclose(viewer.layers["units"].face_color,
                                palettes.colors_for(viewer.layers["units"].features["brain_area"], "brain_area"), atol=1e-6)
+
+
+def test_clicking_a_unit_adds_its_root_id_and_dragging_does_not(widget, qtbot, info):
+    from dataclasses import dataclass, field
+
+    from napari.utils._proxies import ReadOnlyWrapper
+    from napari.utils.interactions import mouse_move_callbacks, mouse_press_callbacks, mouse_release_callbacks
+
+    @dataclass
+    class Event:  # what napari hands mouse callbacks (as napari's own tests build it)
+        type: str
+        position: tuple
+        view_direction: list = field(default_factory=lambda: [1.0, 0.0, 0.0])
+        dims_displayed: list = field(default_factory=lambda: [0, 1, 2])
+        is_dragging: bool = False
+        modifiers: list = field(default_factory=list)
+        pos: np.ndarray = field(default_factory=lambda: np.zeros(2))
+        up_direction: list = field(default_factory=lambda: [0.0, -1.0, 0.0])
+
+    def send(kind, position, dragging=False):
+        event = ReadOnlyWrapper(Event(kind, tuple(position), is_dragging=dragging), exceptions=("handled",))
+        {"mouse_press": mouse_press_callbacks, "mouse_move": mouse_move_callbacks,
+         "mouse_release": mouse_release_callbacks}[kind](widget.viewer, event)
+
+    layer = load(widget, qtbot, info)
+    i = int(np.argmin(layer.data[:, 0]))  # front-most unit along the ray
+    send("mouse_press", layer.data[i])
+    send("mouse_release", layer.data[i])
+    assert widget.root_ids() == [int(layer.features["pt_root_id"].iat[i])]
+    j = int(np.argmax(layer.data[:, 0] == np.sort(layer.data[:, 0])[1]))
+    send("mouse_press", layer.data[j])
+    send("mouse_move", layer.data[j] + 5, dragging=True)
+    send("mouse_release", layer.data[j] + 5)
+    assert len(widget.root_ids()) == 1  # a drag turns the camera and picks nothing

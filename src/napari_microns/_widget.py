@@ -141,6 +141,10 @@ class MicronsWidget(QWidget):
         self.ids_edit.setPlaceholderText("root ids: type or paste (commas, spaces or lines)")
         self.ids_edit.setMaximumHeight(60)
         box.addWidget(self.ids_edit)
+        self.pick_check = QCheckBox("click a unit to add it")
+        self.pick_check.setToolTip("While ticked, a click (not a drag) on a unit in the viewer adds its root id")
+        self.pick_check.setChecked(True)
+        box.addWidget(self.pick_check)
         row = QHBoxLayout()
         self.from_points_button = QPushButton("Add selected points")
         self.from_points_button.setToolTip("Select units in the viewer (select mode, click or drag), then add them")
@@ -187,6 +191,19 @@ class MicronsWidget(QWidget):
 
         self.viewer.layers.events.inserted.connect(self._adopt_reader_layer)
         self._adopt_reader_layer()
+        self.viewer.mouse_drag_callbacks.append(self._pick_on_click)
+
+    def _pick_on_click(self, viewer, event):
+        """A click (press and release without moving) on a unit adds its root id."""
+        if not self.pick_check.isChecked() or self.scene.features is None:
+            return
+        yield
+        if event.type == "mouse_move":
+            return  # a drag turns the camera; not a pick
+        root = self.scene.root_id_at(event.position, getattr(event, "view_direction", None),
+                                     getattr(event, "dims_displayed", None))
+        if root is not None:
+            self._add_ids([root])
 
     # -- data --------------------------------------------------------------------
     def _browse(self):

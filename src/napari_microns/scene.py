@@ -314,8 +314,23 @@ class Scene:
 
     def _update_somata(self) -> None:
         tuples = [(lyr.data, {"metadata": lyr.metadata}, None) for lyr in self.viewer.layers]
-        for layer_tuple in somata_layers(tuples):
-            self._replace("somata", layer_tuple)
+        for data, kwargs, kind in somata_layers(tuples):
+            layer = self._layer("somata")
+            if layer is None:
+                self._replace("somata", (data, kwargs, kind))
+            else:  # update in place: cheaper than a new layer (no new visual, no new controls)
+                layer.data = data
+                layer.features = kwargs["features"]
+
+    def root_id_at(self, position, view_direction=None, dims_displayed=None) -> int | None:
+        """The root id of the shown unit under a world position (and view ray in 3D), or None."""
+        layer = self.units_layer
+        if layer is None or self.features is None or not layer.visible:
+            return None
+        index = layer.get_value(position, view_direction=view_direction, dims_displayed=dims_displayed, world=True)
+        if index is None:
+            return None
+        return int(self.features["pt_root_id"].iat[int(index)])
 
     def fetch_now(self, root_ids: Sequence[int], kinds: Iterable[str] = FETCH_KINDS, **kwargs) -> list[str]:
         """Fetch in this thread (scripts, figures); returns the error messages."""
