@@ -428,3 +428,14 @@ def test_small_merges_become_runs_then_compact(tmp_path, table, roots, monkeypat
     ds.import_synapses(table)  # everything again, overlapping what is there: no repeats
     assert store.count("synapses") == len(table)
     assert_same_synapses(ds.synapses(), expected(table))
+
+
+def test_import_positions_in_nm(tmp_path, table, roots):
+    frame = table[["id", PRE, POST, "size"]].copy()
+    for axis, res in zip("xyz", (4, 4, 40)):
+        frame[f"ctr_pt_position_{axis}"] = table[f"ctr_pt_position_{axis}"] * res
+    ds = Dataset(tmp_path, version=1300)
+    ds.import_synapses(frame, position_unit="nm")
+    assert_same_synapses(ds.synapses(post_ids=roots[:4]), expected(table, post=roots[:4]))
+    with pytest.raises(DataError, match="position_unit"):
+        ds.import_synapses(frame, position_unit="um")

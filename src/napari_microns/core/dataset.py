@@ -204,11 +204,12 @@ class Dataset:
 
         return coverage(self.synapse_store, pre_ids, post_ids)
 
-    def import_synapses(self, path_or_dataframe) -> dict:
-        """Merge a datacleaner synapse folder/CSV, a file or a DataFrame into the local store."""
+    def import_synapses(self, path_or_dataframe, position_unit: str = "voxel") -> dict:
+        """Merge a datacleaner synapse folder/CSV, a file or a DataFrame into the local store
+        (positions in 4x4x40 nm voxels, or ``position_unit="nm"``)."""
         from .synapses import import_synapses
 
-        return import_synapses(path_or_dataframe, self.layout, store=self.synapse_store)
+        return import_synapses(path_or_dataframe, self.layout, store=self.synapse_store, position_unit=position_unit)
 
     def connectivity(self, root_ids, value: str = "size", group_by: str | None = None,
                      drop_autapses: bool = False) -> pd.DataFrame:

@@ -54,7 +54,7 @@ from .synapses_store import (
     dedup_sorted,
     table_digest,
 )
-from .transform import voxels_to_um
+from .transform import VOXEL_RESOLUTION_NM, voxels_to_um
 
 log = logging.getLogger(__name__)
 
@@ -642,7 +642,8 @@ def synthetic_ids(df: pd.DataFrame) -> np.ndarray:
     return -((h & np.uint64(0x7FFF_FFFF_FFFF_FFFF)).astype(np.int64)) - 1
 
 
-def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = None) -> dict:
+def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = None,
+                    position_unit: str = "voxel") -> dict:
     """Merge existing synapse tables into the store; returns ``{kind, rows, origin}``.
 
     Accepted: microns_datacleaner's ``raw/synapses/connections_table_*.csv``
@@ -657,7 +658,12 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
       ``drop_synapses_duplicates=False``): per-synapse rows with stable negative ids.
     * with ``n_synapses``, or without positions: aggregated rows per (pre, post)
       pair; ``size`` is then the summed size, ``n_synapses`` null when unknown.
+
+    ``position_unit="nm"`` reads those position columns as nanometres instead
+    (tables queried with ``desired_resolution=[1, 1, 1]``).
     """
+    if position_unit not in ("voxel", "nm"):
+        raise DataError(f"position_unit must be 'voxel' or 'nm' (got {position_unit!r})")
     df, origin = read_synapse_source(path_or_frame)
     missing = [c for c in (PRE, POST, "size") if c not in df.columns]
     if missing:
@@ -676,14 +682,15 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
         table = as_table(agg, "connections")
     elif "id" in df.columns or has_positions:
         kind = "synapses"
-        raw = df
-        if "id" not in df.columns:
-            vx = _voxel_positions(df)
-            raw = pd.DataFrame({PRE: df[PRE].astype(np.int64), POST: df[POST].astype(np.int64),
-                                "size": _int_sizes(df["size"])})
+        vx = _voxel_positions(df)
+        if vx is not None and position_unit == "nm":
+            vx = vx / VOXEL_RESOLUTION_NM
+        raw = pd.DataFrame({PRE: df[PRE].to_numpy(dtype=np.int64), POST: df[POST].to_numpy(dtype=np.int64),
+                            "size": _int_sizes(df["size"])})
+        if vx is not None:
             for i in range(3):
                 raw[_VX[i]] = vx[:, i]
-            raw.insert(0, "id", synthetic_ids(raw))
+        raw.insert(0, "id", _int_column(df, "id") if "id" in df.columns else synthetic_ids(raw))
         table = synapse_rows(raw)
     elif df.duplicated([PRE, POST]).any():
         kind = "connections"  # single synapses without ids or positions: count them per pair
