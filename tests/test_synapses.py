@@ -439,3 +439,23 @@ def test_import_positions_in_nm(tmp_path, table, roots):
     assert_same_synapses(ds.synapses(post_ids=roots[:4]), expected(table, post=roots[:4]))
     with pytest.raises(DataError, match="position_unit"):
         ds.import_synapses(frame, position_unit="um")
+
+
+def test_ctrl_c_stops_without_starting_the_queued_chunks(tmp_path, table, roots, fast_retry):
+    fake = serve(table)
+    ds = dataset(tmp_path, fake, fast_retry)
+
+    def interrupt_after_two(done, total, rows):
+        if done >= 2:
+            raise KeyboardInterrupt
+
+    with fake:
+        with pytest.raises(KeyboardInterrupt):
+            ds.download_synapses(post_ids=roots, chunk_size=2, workers=2, progress=interrupt_after_two)
+        asked = len(fake.requests)
+        assert asked <= 2 + 2  # the two finished chunks and at most the two already running
+        report = ds.download_synapses(post_ids=roots, chunk_size=2, workers=2)
+    assert report.complete and report.chunks_resumed >= 2
+    assert len(fake.requests) - asked == report.chunks_total - report.chunks_resumed
+    pd.testing.assert_frame_equal(ds.synapses(post_ids=roots, aggregate=True).astype({"n_synapses": "int64"}),
+                                  expected_pairs(table, post=roots))

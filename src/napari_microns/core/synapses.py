@@ -519,29 +519,35 @@ def download_synapses(
         fatal: BaseException | None = None
         with ThreadPoolExecutor(max_workers=int(workers), thread_name_prefix="synapses") as pool:
             running = {pool.submit(run, i): i for i in todo}
-            while running:
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    i = running.pop(fut)
-                    try:
-                        n = fut.result()
-                    except _FATAL as exc:
-                        fatal = fatal or exc
-                        continue
-                    except (ServiceError, DataError) as exc:
-                        failures[i] = str(exc)
-                        manifest.write_failure(i, str(exc))
-                        log.warning("chunk %d failed: %s", i, exc)
-                        continue
-                    with lock:
-                        done.add(i)
-                        report.rows += n
-                    if progress:
-                        progress(len(done), len(chunks), report.rows)
-                if fatal is not None:
-                    for fut in running:
-                        fut.cancel()
-                    running = {f: i for f, i in running.items() if not f.cancelled()}
+            try:
+                while running:
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        i = running.pop(fut)
+                        try:
+                            n = fut.result()
+                        except _FATAL as exc:
+                            fatal = fatal or exc
+                            continue
+                        except (ServiceError, DataError) as exc:
+                            failures[i] = str(exc)
+                            manifest.write_failure(i, str(exc))
+                            log.warning("chunk %d failed: %s", i, exc)
+                            continue
+                        with lock:
+                            done.add(i)
+                            report.rows += n
+                        if progress:
+                            progress(len(done), len(chunks), report.rows)
+                    if fatal is not None:
+                        for fut in running:
+                            fut.cancel()
+                        running = {f: i for f, i in running.items() if not f.cancelled()}
+            except BaseException:
+                # Ctrl-C or an unexpected error: do not start the queued chunks; finished ones are kept
+                for fut in running:
+                    fut.cancel()
+                raise
         if fatal is not None:
             # finished chunks are on disk; merge them so the work is not lost, then stop
             _merge_download(manifest, sorted(done), store or store_for(layout), kept)
