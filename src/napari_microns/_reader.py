@@ -78,10 +78,4 @@ def read_microns(path) -> list[tuple]:
 def scene_layers(units: pd.DataFrame, layers: pd.DataFrame | None, color_by: str = "cell_type",
                  source: dict | None = None) -> list[tuple]:
     """Units Points plus (when known) layer planes, outlines and labels."""
-    out = [ld.units_layer_data(units, color_by=color_by)]
-    out[0][1]["metadata"].update(source or {})
-    if layers is not None and len(layers):
-        extent = ld.units_extent(units)
-        out += [ld.layer_planes_data(layers, extent), ld.layer_outlines_data(layers, extent),
-                ld.layer_labels_data(layers, extent)]
-    return out
+    return ld.scene_layer_data(units, layers, color_by=color_by, source=source)

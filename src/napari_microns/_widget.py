@@ -24,7 +24,7 @@ from qtpy.QtWidgets import (
 from . import layer_data as ld
 from .core.errors import MicronsError
 from .core.versions import supported_versions
-from .scene import FETCH_KINDS, Scene, ids_text, fetch_layers, one_line, parse_root_ids
+from .scene import FETCH_KINDS, Scene, build_units_layers, fetch_layers, ids_text, one_line, parse_root_ids
 
 log = logging.getLogger(__name__)
 
@@ -224,9 +224,13 @@ class MicronsWidget(QWidget):
 
         from .core.dataset import Dataset
 
+        color_by = self.color_combo.currentText()
+
         def read():
             ds = Dataset(datadir, version=version)
-            return ds, ds.units(), (ds.layers() if ds.layout.layers_path.exists() else None)
+            units = ds.units()
+            layers = ds.layers() if ds.layout.layers_path.exists() else None
+            return ds, units, layers, build_units_layers(units, layers, color_by)
 
         self._start_load(create_worker(read, _ignore_errors=True))
 
@@ -236,10 +240,13 @@ class MicronsWidget(QWidget):
         from .core.dataset import Dataset
         from .core.sample import make_sample
 
+        color_by = self.color_combo.currentText()
+
         def read():
             info = make_sample()
             ds = Dataset(info.datadir, version=info.version)
-            return ds, ds.units(), ds.layers(), info.root_ids
+            units, layers = ds.units(), ds.layers()
+            return ds, units, layers, build_units_layers(units, layers, color_by), info.root_ids
 
         self.status_label.setText("preparing the synthetic sample…")
         self._start_load(create_worker(read, _ignore_errors=True))
@@ -261,9 +268,9 @@ class MicronsWidget(QWidget):
             self.status_label.setText("no units loaded")
 
     def _loaded(self, result):
-        ds, units, layers, *extra = result
+        ds, units, layers, built, *extra = result
         self.scene.dataset = ds
-        self.scene.show_units(units, layers, color_by=self.color_combo.currentText())
+        self.scene.show_units(units, layers, color_by=built[0].metadata.get("color_by", "cell_type"), built=built)
         self.units_loaded(extra[0] if extra else ())
 
     def units_loaded(self, root_ids=()):

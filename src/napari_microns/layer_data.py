@@ -382,3 +382,20 @@ def synapse_layer_data(
         "metadata": {"napari_microns": "synapses", "color_by": color_by},
     }
     return (to_display(syn[list(position_columns)].to_numpy(dtype=float)), kwargs, "points")
+
+
+# -- the whole base scene --------------------------------------------------------------
+def scene_layer_data(units: pd.DataFrame, layers: pd.DataFrame | None, color_by: str = "cell_type",
+                     source: dict | None = None) -> list[LayerData]:
+    """Units Points plus (when the layers table is known) planes, outlines and labels.
+
+    ``source`` (e.g. ``{"datadir": ..., "version": ...}``) goes into the units
+    layer's metadata, so the dock widget can adopt a layer a reader made.
+    """
+    out = [units_layer_data(units, color_by=color_by)]
+    out[0][1]["metadata"].update(source or {})
+    if layers is not None and len(layers):
+        extent = units_extent(units)
+        out += [layer_planes_data(layers, extent), layer_outlines_data(layers, extent),
+                layer_labels_data(layers, extent)]
+    return out

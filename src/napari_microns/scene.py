@@ -156,6 +156,13 @@ def fetch_layers(*args, **kwargs) -> Iterator[Fetched]:
         yield piece
 
 
+def build_units_layers(units: pd.DataFrame, layers: pd.DataFrame | None, color_by: str = "cell_type") -> list:
+    """napari layers (not yet in a viewer) for the units and the layer planes; worker-safe."""
+    from napari.layers import Layer
+
+    return [Layer.create(*t) for t in ld.scene_layer_data(units, layers, color_by=color_by)]
+
+
 def somata_layers(layer_tuples) -> list:
     """One soma-marker layer for the skeletons among ``layer_tuples`` (empty if none)."""
     roots, somata = [], []
@@ -222,18 +229,17 @@ class Scene:
         self.show_units(units, layers, color_by=color_by, camera=camera)
 
     def show_units(self, units: pd.DataFrame, layers: pd.DataFrame | None = None, color_by: str = "cell_type",
-                   camera: str | None = "pia_up") -> None:
-        data, kwargs, _ = ld.units_layer_data(units, color_by=color_by)
-        self.features = kwargs["features"]
+                   camera: str | None = "pia_up", built: list | None = None) -> None:
+        """Show units (and layer planes). ``built``: the layers :func:`build_units_layers`
+        made in a worker thread from the same tables, so this thread only inserts them."""
+        if built is None:
+            built = build_units_layers(units, layers, color_by)
+        self.features = built[0].features
         self.color_by = color_by
         self.shown = np.ones(len(self.features), dtype=bool)
-        self._replace(ld.UNITS_LAYER, (data, kwargs, "points"))
         self.layers_table = layers
-        if layers is not None and len(layers):
-            extent = ld.units_extent(units)
-            self._replace(ld.LAYER_PLANES, ld.layer_planes_data(layers, extent))
-            self._replace(ld.LAYER_OUTLINES, ld.layer_outlines_data(layers, extent))
-            self._replace(ld.LAYER_LABELS, ld.layer_labels_data(layers, extent))
+        for layer in built:
+            self._replace_layer(layer)
         self.viewer.dims.ndisplay = 3
         self.viewer.tooltip.visible = True
         if camera:
