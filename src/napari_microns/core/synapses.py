@@ -315,6 +315,11 @@ class _ChunkFetcher:
         self.chunk_col = _SIDE_COLUMN[spec["chunk_side"]]
         self.other_col = _SIDE_COLUMN["post" if spec["chunk_side"] == "pre" else "pre"]
         self.columns = ["id", PRE, POST, "size"] + ([] if spec["aggregate"] else ["ctr_pt_position"])
+        # ids per query that answered uncapped lately, shared by the workers: once a chunk has
+        # shown how dense the ids are, later chunks start at that size instead of re-learning it
+        # through capped answers (which cost a full answer each). Results do not depend on it.
+        self.max_ids: int | None = None
+        self._lock = threading.Lock()
 
     def filters(self, ids: list[int]) -> dict:
         filter_in = {self.chunk_col: ids}
@@ -325,7 +330,8 @@ class _ChunkFetcher:
     def fetch(self, index: int, ids: list[int]) -> tuple[pa.Table, int]:
         pages: list[pd.DataFrame] = []
         queries = 0
-        pending = [ids]
+        step = self.max_ids or len(ids)
+        pending = [ids[start:start + step] for start in range(0, len(ids), step)][::-1]
         while pending:
             part = pending.pop()
             what = (f"synapses of {len(part)} {self.spec['chunk_side']} ids {part[0]}..{part[-1]} "
@@ -351,6 +357,8 @@ class _ChunkFetcher:
             queries += 1
             if capped:
                 half = len(part) // 2
+                with self._lock:
+                    self.max_ids = min(self.max_ids or len(part), max(1, half))
                 log.info("%s: capped answer; splitting into %d + %d ids", what, half, len(part) - half)
                 pending += [part[half:], part[:half]]
             else:
