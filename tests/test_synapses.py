@@ -459,3 +459,19 @@ def test_ctrl_c_stops_without_starting_the_queued_chunks(tmp_path, table, roots,
     assert len(fake.requests) - asked == report.chunks_total - report.chunks_resumed
     pd.testing.assert_frame_equal(ds.synapses(post_ids=roots, aggregate=True).astype({"n_synapses": "int64"}),
                                   expected_pairs(table, post=roots))
+
+
+def test_later_chunks_start_at_the_size_that_answered(tmp_path, table, roots, fast_retry):
+    fake = serve(table, row_cap=150)
+    ds = dataset(tmp_path, fake, fast_retry)
+    with fake:
+        report = ds.download_synapses(post_ids=roots, aggregate=False, workers=1, chunk_size=10)
+    assert report.complete
+    first_chunk = set(int(i) for i in roots[:10])
+    capped_elsewhere = [
+        r for r in fake.requests
+        if len(fake.select(SYNAPSE_TABLE, r["body"])) >= 150
+        and not set(r["body"]["filter_in_dict"][SYNAPSE_TABLE][POST]) <= first_chunk
+    ]
+    assert capped_elsewhere == []  # only the first chunk paid for learning the size
+    assert_same_synapses(ds.synapses(post_ids=roots), expected(table, post=roots))
