@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from napari_microns import Dataset
-from napari_microns.core.synapses_store import PRE, POST
+from napari_microns.core.synapses_store import N_BUCKETS, POST, PRE, STORE_FORMAT
 
 ROOT_BASE = 864691135_000_000_000
 
@@ -52,7 +52,7 @@ def generate(n_synapses: int, n_neurons: int, seed: int = 0) -> pd.DataFrame:
 
 
 def build(cache: Path, n_synapses: int, n_neurons: int) -> tuple[Path, Path]:
-    tag = f"{n_synapses}x{n_neurons}"
+    tag = f"{n_synapses}x{n_neurons}-format{STORE_FORMAT}-{N_BUCKETS}buckets"
     datadir, whole = cache / f"store-{tag}", cache / f"whole-{tag}.parquet"
     done = cache / f"done-{tag}"
     if done.exists():
@@ -87,7 +87,6 @@ def main() -> None:
     datadir, whole = build(args.cache, args.synapses, args.neurons)
 
     ds = Dataset(datadir, version=1300)  # a fresh object: the first lookups read the file footers
-    rng = np.random.default_rng(1)
     sample = pd.read_parquet(whole, columns=[PRE, POST]).sample(args.queries, random_state=1)
     neurons = {"pre": sample[PRE].to_numpy(), "post": sample[POST].to_numpy()}
 

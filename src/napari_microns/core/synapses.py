@@ -33,7 +33,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -377,13 +377,13 @@ class _ChunkFetcher:
             raw = raw.drop_duplicates("id")
         if self.spec["aggregate"]:
             return aggregate_rows(raw)
-        return synapse_rows(raw, positions_in="voxels")
+        return synapse_rows(raw)
 
 
 # -- row shapes ----------------------------------------------------------------
 
 
-def synapse_rows(raw: pd.DataFrame, positions_in: str = "voxels") -> pa.Table:
+def synapse_rows(raw: pd.DataFrame) -> pa.Table:
     """Per-synapse store rows from ``id, pre, post, size`` and voxel positions, sorted by id."""
     ids = _int_column(raw, "id")
     order = np.argsort(ids, kind="stable")
