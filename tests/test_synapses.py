@@ -249,6 +249,7 @@ def test_auth_failure_stops_at_once_with_one_line(tmp_path, table, roots, fast_r
     ({"pre_ids": ["abc"]}, "integer root ids"),
     ({"pre_ids": []}, "no pre ids"),
     ({"post_ids": [-5]}, "positive root ids"),
+    ({"post_ids": np.array([864691135101289504], dtype=float)}, "floating point"),
     ({"post_ids": [1], "chunk_size": 0}, "chunk_size"),
     ({"post_ids": [1], "workers": 0}, "workers"),
 ])

@@ -95,6 +95,9 @@ def normalize_ids(ids, side: str) -> np.ndarray | None:
         raise DataError(f"{side} ids must be integer root ids ({exc})") from None
     if arr.isna().any() or not np.all(np.mod(arr.to_numpy(dtype=float), 1) == 0):
         raise DataError(f"{side} ids must be integer root ids (got missing or fractional values)")
+    if arr.dtype.kind == "f" and (arr.abs() > 2**53).any():
+        raise DataError(f"{side} ids came as floating point numbers, which cannot hold 18-digit root ids "
+                        "exactly; pass integers (e.g. read the CSV with dtype={'pt_root_id': 'int64'})")
     out = np.unique(arr.to_numpy().astype(np.int64))
     if len(out) == 0:
         raise DataError(f"no {side} ids given; pass root ids, or None for any neuron")
