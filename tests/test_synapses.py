@@ -330,6 +330,7 @@ def test_import_a_per_synapse_frame_with_ids(tmp_path, table, roots):
     (pd.DataFrame({PRE: [1], "size": [3]}), "missing column"),
     (pd.DataFrame({PRE: ["x"], POST: [1], "size": [3]}), "non-numeric root ids"),
     (pd.DataFrame({PRE: [1], POST: [1], "size": ["big"]}), "sizes must be numbers"),
+    (pd.DataFrame({PRE: [864691135101289504.0], POST: [1], "size": [3]}), "floating point"),
 ])
 def test_bad_imports_fail_with_one_line(tmp_path, frame, message):
     with pytest.raises(DataError, match=message) as err:

@@ -689,6 +689,9 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
         values = pd.to_numeric(df[col], errors="coerce")
         if values.isna().any():
             raise DataError(f"{origin}: column {col} has missing or non-numeric root ids")
+        if values.dtype.kind == "f" and (values.abs() > 2**53).any():
+            raise DataError(f"{origin}: column {col} holds root ids as floating point numbers, which cannot "
+                            "hold 18 digits exactly; read it as int64")
     store = store or store_for(layout)
     has_positions = _voxel_positions(df.iloc[:0]) is not None
     if "n_synapses" in df.columns:
