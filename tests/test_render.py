@@ -180,3 +180,5 @@ def test_cli_figure_writes_a_png_and_fails_in_one_line(info, tmp_path, qapp):
     assert bad.returncode == 1 and len(err) == 1, bad.stderr
     assert err[0].startswith("error:") and "napari-microns process" in err[0]
     assert not (tmp_path / "x.png").exists()
+    bad_view = cli("view", "--datadir", str(tmp_path / "nothing"), check=False)  # fails before any window
+    assert bad_view.returncode == 1 and bad_view.stderr.strip().startswith("error:")

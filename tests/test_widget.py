@@ -163,6 +163,18 @@ def test_fetch_adds_skeletons_meshes_and_synapses(widget, qtbot, info, notificat
     assert notifications == [] and widget.fetch_button.isEnabled()
 
 
+def test_synapses_coloured_by_partner_cell_type(widget, qtbot, info):
+    load(widget, qtbot, info)
+    root = int(info.root_ids[0])
+    widget.synapse_color_combo.setCurrentIndex(widget.synapse_color_combo.findData("cell_type"))
+    widget.start_fetch([root], kinds=["synapses"])
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    syn = widget.viewer.layers["synapses"]
+    partner_types = syn.features["partner_cell_type"].astype(str)
+    np.testing.assert_allclose(syn.face_color, palettes.colors_for(partner_types, "cell_type"), atol=1e-6)
+    assert partner_types.isin(list(palettes.CELL_TYPE)).all()
+
+
 def test_cancel_stops_a_fetch_between_pieces(widget, qtbot, info):
     load(widget, qtbot, info)
     widget.start_fetch(list(info.root_ids))

@@ -173,6 +173,14 @@ class MicronsWidget(QWidget):
             row.addWidget(check)
         box.addLayout(row)
         row = QHBoxLayout()
+        row.addWidget(QLabel("synapse colour"))
+        self.synapse_color_combo = QComboBox()
+        self.synapse_color_combo.addItem("input / output", "direction")
+        for column in ("cell_type", "classification_system", "layer", "brain_area"):
+            self.synapse_color_combo.addItem(f"partner {column}", column)
+        row.addWidget(self.synapse_color_combo)
+        box.addLayout(row)
+        row = QHBoxLayout()
         self.fetch_button = QPushButton("Fetch")
         self.fetch_button.clicked.connect(self.fetch_clicked)
         self.cancel_button = QPushButton("Cancel")
@@ -423,7 +431,7 @@ class MicronsWidget(QWidget):
         total = len(root_ids) * per_neuron + (1 if "synapses" in kinds else 0)
         worker = create_worker(
             fetch_layers, self.scene.dataset, list(root_ids), kinds, units=self.scene.features, colors=colors,
-            _ignore_errors=True,
+            synapse_color_by=self.synapse_color_combo.currentData(), _ignore_errors=True,
         )
         worker.yielded.connect(self._piece_arrived)
         worker.errored.connect(lambda exc: notify_error(one_line(exc)))
