@@ -71,6 +71,7 @@ def query_page(
                     merge_reference=False,
                     desired_resolution=list(VOXEL_RESOLUTION_NM),
                     limit=limit,
+                    metadata=False,  # caveclient would copy every filter id into each answer's attrs
                     log_warning=False,
                     **kwargs,
                 )
