@@ -182,3 +182,36 @@ def test_cli_figure_writes_a_png_and_fails_in_one_line(info, tmp_path, qapp):
     assert not (tmp_path / "x.png").exists()
     bad_view = cli("view", "--datadir", str(tmp_path / "nothing"), check=False)  # fails before any window
     assert bad_view.returncode == 1 and bad_view.stderr.strip().startswith("error:")
+
+
+VIEW_SCRIPT = """
+import json, sys
+import napari
+napari.run = lambda *a, **k: None  # the test inspects the window instead of entering the event loop
+from napari_microns import app
+made = []
+_viewer = app._viewer
+app._viewer = lambda show=True: made.append(_viewer(show=show)) or made[-1]
+app.view(sys.argv[1], int(sys.argv[2]), root_ids=[int(sys.argv[3])], color_by="layer")
+viewer = made[0]
+widget = viewer.window._dock_widgets["MICrONS explorer (napari-microns)"].widget()
+print(json.dumps({"layers": [lyr.name for lyr in viewer.layers], "ids": widget.root_ids(),
+                  "color_by": widget.color_combo.currentText(), "status": widget.status_label.text()}))
+viewer.close()
+"""
+
+
+def test_view_opens_the_folder_with_the_dock_widget(info):
+    import json
+    import subprocess
+    import sys
+
+    root = int(info.root_ids[0])
+    result = subprocess.run([sys.executable, "-c", VIEW_SCRIPT, str(info.datadir), str(info.version), str(root)],
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "QT_QPA_PLATFORM": "xcb"})
+    assert result.returncode == 0, result.stderr
+    state = json.loads(result.stdout.strip().splitlines()[-1])
+    assert state["layers"][:4] == ["units", "cortical layers", "layer boundaries", "layer labels"]
+    assert f"skeleton {root}" in state["layers"]
+    assert state["ids"] == [root] and state["color_by"] == "layer"
+    assert state["status"].startswith("30,000 units")
