@@ -114,3 +114,21 @@ def test_showcase_synapses_sit_on_dendrites_and_axons(ds, info):
         dist, idx = tree.query(pos)
         assert np.median(dist) < 3.0
         assert np.mean(np.isin(skel.compartment[idx], list(compartments))) > 0.9
+
+
+def test_fetch_neurons_yields_layers_and_one_line_errors_without_stopping(ds, info):
+    from napari_microns.scene import fetch_neurons
+
+    unknown = sample.ROOT_ID_BASE + 7  # not a unit, not in the precomputed layer
+    known = int(info.root_ids[1])
+    pieces = list(fetch_neurons(ds, [unknown, known]))
+    kinds = [(p.kind, p.root_ids) for p in pieces]
+    assert kinds == [("error", (unknown,)), ("error", (unknown,)), ("skeleton", (known,)), ("mesh", (known,)),
+                     ("synapses", (unknown, known))]
+    for p in pieces[:2]:
+        assert str(unknown) in p.message and "\n" not in p.message
+    assert [p.done for p in pieces] == [1, 2, 3, 4, 5] and {p.total for p in pieces} == {5}
+    (vectors, kw, kind), = pieces[2].layers
+    assert kind == "vectors" and len(vectors) == len(ds.skeleton(known).edges)
+    (syn_data, syn_kw, _), = pieces[4].layers
+    assert set(syn_kw["features"]["direction"]) == {"input", "output"}
