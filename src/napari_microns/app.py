@@ -6,8 +6,6 @@ import logging
 from pathlib import Path
 from typing import Sequence
 
-from .core.errors import MicronsError
-
 log = logging.getLogger(__name__)
 
 #: Window size used for figures (the canvas is a little smaller).
@@ -129,4 +127,4 @@ def _show(dataset, root_ids, color_by, mesh, synapses, out, camera="pia_up", tit
             viewer.close()
 
 
-__all__ = ["MicronsError", "build_scene", "demo", "figure", "view"]
+__all__ = ["add_dock_widget", "build_scene", "demo", "figure", "view"]
