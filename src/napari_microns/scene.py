@@ -45,16 +45,30 @@ class Fetched:
 
 
 # -- adapters: core objects -> arrays --------------------------------------------------
+def _getter(obj):
+    """Attribute or key lookup, so core objects and plain mappings both work."""
+    if isinstance(obj, dict):
+        return lambda k, d=None: obj.get(k, d)
+    return lambda k, d=None: getattr(obj, k, d)
+
+
+def _first(get, *names):
+    """The first of ``names`` that is present (µm vertices before generic ones)."""
+    for name in names:
+        value = get(name)
+        if value is not None:
+            return value
+    return None
+
+
 def skeleton_arrays(skel) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
     """(vertices µm, edges, compartment, root index) of a core skeleton.
 
     Accepts the morphology API's skeletons (meshparty ``Skeleton`` in µm with
     a ``compartment`` vertex property) and plain mappings with the same names.
     """
-    get = (lambda k, d=None: skel.get(k, d)) if isinstance(skel, dict) else (lambda k, d=None: getattr(skel, k, d))
-    vertices = get("vertices_um")
-    if vertices is None:
-        vertices = get("vertices")
+    get = _getter(skel)
+    vertices = _first(get, "vertices_um", "vertices")
     edges = get("edges")
     if vertices is None or edges is None:
         raise DataError(f"not a skeleton: {type(skel).__name__} has no vertices/edges")
@@ -70,10 +84,8 @@ def skeleton_arrays(skel) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, in
 
 def mesh_arrays(mesh) -> tuple[np.ndarray, np.ndarray]:
     """(vertices µm, faces) of a core mesh (trimesh-like or a mapping)."""
-    get = (lambda k, d=None: mesh.get(k, d)) if isinstance(mesh, dict) else (lambda k, d=None: getattr(mesh, k, d))
-    vertices = get("vertices_um")
-    if vertices is None:
-        vertices = get("vertices")
+    get = _getter(mesh)
+    vertices = _first(get, "vertices_um", "vertices")
     faces = get("faces")
     if vertices is None or faces is None:
         raise DataError(f"not a mesh: {type(mesh).__name__} has no vertices/faces")
