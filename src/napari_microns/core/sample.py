@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .layout import Layout, atomic_write_json, atomic_write_parquet, read_json
+from .layout import Layout, atomic_write_json, read_json
+from .tables import write_raw_table
 from .transform import um_to_nm, um_to_voxels
 
 log = logging.getLogger(__name__)
@@ -217,12 +218,9 @@ def raw_tables(cells: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def write_raw_tables(layout: Layout, tables: dict[str, pd.DataFrame]) -> None:
     """Write tables + sidecars exactly where ``Dataset.download_tables`` would."""
     for name, df in tables.items():
-        path = layout.raw_table(name)
-        atomic_write_parquet(df, path)
-        atomic_write_json(layout.raw_sidecar(name), {
-            "datastack": "minnie65_public", "version": layout.version, "table": name,
-            "rows": len(df), "bytes": path.stat().st_size, "columns": list(df.columns),
-            "synthetic": True, "generator": f"napari_microns.core.sample (format {SAMPLE_FORMAT})",
+        write_raw_table(layout, name, df, {
+            "datastack": "minnie65_public", "synthetic": True,
+            "generator": f"napari_microns.core.sample (format {SAMPLE_FORMAT})",
         })
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from pathlib import Path
 from typing import Callable
 
 import pandas as pd
@@ -50,26 +49,26 @@ def download_table(
 ) -> int:
     """Download one whole table; returns its row count."""
     df = query_all(client, table, version=layout.version, policy=policy, limit=limit, on_page=on_page)
-    path = layout.raw_table(table)
-    atomic_write_parquet(df, path)
     import caveclient
 
-    atomic_write_json(
-        layout.raw_sidecar(table),
-        {
-            "datastack": datastack,
-            "version": layout.version,
-            "table": table,
-            "rows": len(df),
-            "bytes": path.stat().st_size,
-            "columns": list(df.columns),
-            "query": {"split_positions": True, "merge_reference": False,
-                      "desired_resolution": [4, 4, 40], "paged_by": "id", "page_limit": limit},
-            "caveclient_version": caveclient.__version__,
-            "downloaded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        },
-    )
+    write_raw_table(layout, table, df, {
+        "datastack": datastack,
+        "query": {"split_positions": True, "merge_reference": False,
+                  "desired_resolution": [4, 4, 40], "paged_by": "id", "page_limit": limit},
+        "caveclient_version": caveclient.__version__,
+        "downloaded_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    })
     return len(df)
+
+
+def write_raw_table(layout: Layout, table: str, df: pd.DataFrame, provenance: dict) -> None:
+    """Write a raw table, then its sidecar (last: its rows and bytes are what :func:`is_complete` checks)."""
+    path = layout.raw_table(table)
+    atomic_write_parquet(df, path)
+    atomic_write_json(layout.raw_sidecar(table), {
+        **provenance, "version": layout.version, "table": table, "rows": len(df),
+        "bytes": path.stat().st_size, "columns": list(df.columns),
+    })
 
 
 def read_raw_table(layout: Layout, table: str, columns: list[str] | None = None) -> pd.DataFrame:
@@ -101,6 +100,3 @@ def _present(available: list[str], wanted: list[str] | None) -> list[str] | None
         return None
     return [c for c in wanted if c in set(available)]
 
-
-def raw_paths(layout: Layout, table: str) -> list[Path]:
-    return [p for p in (layout.raw_table(table), layout.raw_csv(table)) if p.exists()]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from .errors import DataError
@@ -83,12 +82,7 @@ def build_units(layout: Layout, tables: VersionTables, functional: str = "none",
         raise DataError(f"table {tables['nucleus']} lists {dup_nuclei} nucleus id(s) twice; download it again")
 
     def annotation(role: str, key: str, columns: list[str]) -> pd.DataFrame:
-        name = tables[role]
-        df = _read(layout, name, ["id", key, *columns], [key, *columns])
-        summary["tables"][name] = len(df)
-        df, collapsed = _newest_per_key(df, key)
-        summary["collapsed_duplicate_rows"][name] = collapsed
-        return df.drop(columns=[c for c in ("id",) if c in df.columns])
+        return read_annotation(layout, tables[role], key, columns, summary)
 
     # Cell types and brain areas: inner merges on the nucleus id, as datacleaner.
     celltype = annotation("celltype", "target_id", ["classification_system", "cell_type"])
@@ -126,7 +120,7 @@ def build_units(layout: Layout, tables: VersionTables, functional: str = "none",
     for corr_table, columns in tables.corrections.items():
         if not has_raw_table(layout, corr_table):
             raise DataError(f"correction table {corr_table} is not in {layout.raw_dir}; run `napari-microns download` first")
-        corr = annotation_from(layout, corr_table, columns, summary)
+        corr = read_annotation(layout, corr_table, "target_id", columns, summary)
         units, n_applied = apply_corrections(units, corr, columns)
         summary["corrections_applied"][corr_table] = n_applied
 
@@ -148,12 +142,13 @@ def build_units(layout: Layout, tables: VersionTables, functional: str = "none",
     return UnitsResult(units, layers, summary)
 
 
-def annotation_from(layout: Layout, table: str, columns: list[str], summary: dict) -> pd.DataFrame:
-    df = _read(layout, table, ["id", "target_id", *columns], ["target_id", *columns])
+def read_annotation(layout: Layout, table: str, key: str, columns: list[str], summary: dict) -> pd.DataFrame:
+    """An annotation table with one row per ``key`` (the newest), counted in ``summary``."""
+    df = _read(layout, table, ["id", key, *columns], [key, *columns])
     summary["tables"][table] = len(df)
-    df, collapsed = _newest_per_key(df, "target_id")
+    df, collapsed = _newest_per_key(df, key)
     summary["collapsed_duplicate_rows"][table] = collapsed
-    return df
+    return df.drop(columns=[c for c in ("id",) if c in df.columns])
 
 
 def apply_corrections(units: pd.DataFrame, corr: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, int]:
