@@ -68,6 +68,21 @@ def test_proofreading_status_from_the_two_strategy_columns():
     status = palettes.proofreading_status(axon, dend)
     assert list(status) == ["axon and dendrite", "dendrite only", "not proofread", "not proofread", "axon only"]
     assert set(status.cat.categories) == set(palettes.PROOFREADING)
+    # the units table stores these columns as categoricals (with NaN and odd spellings too)
+    as_category = palettes.proofreading_status(
+        pd.Series([" Axon_fully_extended", "NONE", "", np.nan, "false"], dtype="category"),
+        pd.Series(["none", "dendrite_clean", "nan", "dendrite_extended", None], dtype="category"))
+    assert list(as_category) == ["axon only", "dendrite only", "not proofread", "dendrite only", "not proofread"]
+
+
+def test_point_colours_agree_with_the_legend_for_categoricals_with_unused_categories():
+    values = pd.Series(pd.Categorical(["zeta", "alpha", None, "alpha"], categories=["unused", "zeta", "alpha"]))
+    rgba = palettes.colors_for(values, "my_column")
+    legend = {label: color for label, color, _count in palettes.legend_entries(values, "my_column")}
+    assert set(legend) == {"alpha", "zeta", "unknown"}
+    np.testing.assert_allclose(rgba[0], legend["zeta"])
+    np.testing.assert_allclose(rgba[1], legend["alpha"])
+    np.testing.assert_allclose(rgba[2], palettes.UNKNOWN)
 
 
 @pytest.mark.parametrize("column", list(palettes.PALETTES))

@@ -140,8 +140,11 @@ def proofreading_status(strategy_axon: pd.Series, strategy_dendrite: pd.Series) 
 
 
 def _proofread(strategy: pd.Series) -> np.ndarray:
-    s = strategy.astype("string").fillna("none").str.strip().str.lower()
-    return ~s.isin(["none", "", "nan", "false"]).to_numpy()
+    """True where a strategy names some proofreading; decided once per distinct value."""
+    codes, uniques = pd.factorize(pd.Series(strategy), use_na_sentinel=True)
+    names = pd.Series(uniques, dtype="string").str.strip().str.lower()
+    is_done = np.append(~names.isin(["none", "", "nan", "false"]).to_numpy(dtype=bool), False)
+    return is_done[codes]  # code -1 (missing) -> the appended False
 
 
 def palette_for(column: str, values: Iterable | None = None) -> dict[str, tuple]:
@@ -168,11 +171,15 @@ def colors_for(values: pd.Series, column: str, palette: Mapping[str, tuple] | No
     Missing values and values without a colour get :data:`UNKNOWN`.
     """
     values = pd.Series(values)
-    palette = palette_for(column, values) if palette is None else palette
-    cat = values.astype("string").astype("category")
-    lut = np.array([palette.get(str(c), UNKNOWN) for c in cat.cat.categories] + [UNKNOWN], dtype=np.float32)
-    codes = cat.cat.codes.to_numpy()  # -1 for missing -> last row of the table
-    return lut[codes]
+    if isinstance(values.dtype, pd.CategoricalDtype):  # the units' label columns: codes are ready
+        categories, codes = values.cat.categories, values.cat.codes.to_numpy()
+    else:
+        codes, categories = pd.factorize(values, use_na_sentinel=True)
+    names = [str(c) for c in categories]
+    if palette is None:  # fallback colours go to the values present, as in the legend
+        palette = palette_for(column, [names[i] for i in np.unique(codes) if i >= 0])
+    lut = np.array([palette.get(n, UNKNOWN) for n in names] + [UNKNOWN], dtype=np.float32)
+    return lut[codes]  # code -1 (missing) -> the last row, UNKNOWN
 
 
 def legend_entries(values: pd.Series, column: str) -> list[tuple[str, tuple, int]]:
