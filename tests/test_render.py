@@ -66,6 +66,20 @@ def test_units_render_in_their_cell_type_colours(scene):
     assert mean_row(palettes.CELL_TYPE["23P"]) < mean_row(palettes.CELL_TYPE["4P"]) < mean_row(palettes.CELL_TYPE["6P-IT"])
 
 
+def test_switching_colour_by_is_drawn(scene):
+    from napari_microns.figure import set_camera
+
+    set_camera(scene.viewer, "front")
+    for name in ("cortical layers", "layer boundaries", "layer labels"):
+        scene.viewer.layers[name].visible = False
+    scene.viewer.screenshot(canvas_only=True, flash=False)  # drawn once in cell-type colours
+    scene.set_color_by("layer")
+    image = scene.viewer.screenshot(canvas_only=True, flash=False)
+    for layer in ("L2/3", "L4", "L5", "L6"):
+        assert near(image, palettes.LAYER[layer]) > 500, layer
+    assert near(image, palettes.CELL_TYPE["4P"]) < 50  # the cell-type colours are gone
+
+
 def test_layer_planes_are_drawn_at_the_layer_table_depths(scene, info):
     from napari_microns.figure import camera_of, set_camera
 

@@ -153,8 +153,10 @@ def test_fetch_adds_skeletons_meshes_and_synapses(widget, qtbot, info, notificat
     skel = ds.skeleton(roots[0])
     vectors = widget.viewer.layers[f"skeleton {roots[0]}"].data
     assert len(vectors) == len(skel.edges)
-    somata = widget.viewer.layers["somata"]
-    np.testing.assert_allclose(ld.from_display(somata.data)[0], skel.soma_um, atol=1e-6)
+    somata = widget.viewer.layers["somata"]  # one layer, one marker per fetched skeleton
+    assert len(somata.data) == len(roots) and list(somata.features["pt_root_id"]) == roots
+    for i, r in enumerate(roots):
+        np.testing.assert_allclose(ld.from_display(somata.data)[i], ds.skeleton(r).soma_um, atol=1e-6)
     syn = widget.viewer.layers["synapses"]
     n_expected = len(pd.concat([ds.synapses(pre_ids=roots), ds.synapses(post_ids=roots)]).drop_duplicates("id"))
     assert len(syn.data) == n_expected

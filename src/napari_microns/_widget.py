@@ -10,6 +10,7 @@ napari notifications.
 from __future__ import annotations
 
 import logging
+import threading
 
 import numpy as np
 import pandas as pd
@@ -76,6 +77,7 @@ class MicronsWidget(QWidget):
         self.viewer = napari_viewer
         self.scene = Scene(napari_viewer)
         self.worker = None  # the running fetch, if any
+        self.handed_over = threading.Event()  # set when the UI thread has taken a fetched piece
         self.load_worker = None
         self.chosen: list[int] = []
 
@@ -429,9 +431,11 @@ class MicronsWidget(QWidget):
         colors = {int(r): self.scene.color_of(int(r)) for r in root_ids}
         per_neuron = len([k for k in kinds if k != "synapses"])
         total = len(root_ids) * per_neuron + (1 if "synapses" in kinds else 0)
+        self.handed_over = threading.Event()
         worker = create_worker(
             fetch_layers, self.scene.dataset, list(root_ids), kinds, units=self.scene.features, colors=colors,
-            synapse_color_by=self.synapse_color_combo.currentData(), _ignore_errors=True,
+            synapse_color_by=self.synapse_color_combo.currentData(), handed_over=self.handed_over,
+            _ignore_errors=True,
         )
         worker.yielded.connect(self._piece_arrived)
         worker.errored.connect(lambda exc: notify_error(one_line(exc)))
@@ -450,17 +454,20 @@ class MicronsWidget(QWidget):
         self.fetch_done = piece.done
         what = "failed" if piece.kind == "error" else piece.kind
         self.progress.setText(f"fetching {piece.done} of {piece.total}… ({what} {ids_text(piece.root_ids)})")
-        if piece.kind == "error":
-            notify_error(piece.message)
-            return
         try:
-            self.scene.add_fetched(piece)
+            if piece.kind == "error":
+                notify_error(piece.message)
+            else:
+                self.scene.add_fetched(piece)
         except Exception as exc:  # noqa: BLE001 - a bad piece must not stop the others
             notify_error(one_line(exc))
+        finally:
+            self.handed_over.set()  # the worker may build the next piece
 
     def cancel_fetch(self):
         if self.worker is not None:
             self.worker.quit()
+            self.handed_over.set()  # a worker waiting for the UI goes on to notice the cancel
             self.cancel_button.setEnabled(False)
 
     def _fetch_finished(self):

@@ -14,6 +14,7 @@ tuples, and the UI thread only adds them.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 #: Face budget of a displayed mesh (decimated by the morphology API).
 DEFAULT_MAX_FACES = DISPLAY_MAX_FACES
 FETCH_KINDS = ("skeleton", "mesh", "synapses")
+#: Longest a fetch worker waits for the UI thread to take a piece (see fetch_layers).
+HANDOVER_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -155,17 +158,28 @@ def fetch_neurons(
             yield Fetched("error", tuple(ids), message=f"synapses: {one_line(exc)}", done=done, total=total)
 
 
-def fetch_layers(*args, **kwargs) -> Iterator[Fetched]:
+def fetch_layers(*args, handed_over: threading.Event | None = None, **kwargs) -> Iterator[Fetched]:
     """:func:`fetch_neurons`, also making the napari layer objects (not yet in a viewer).
 
     Run in a worker thread: layer construction (colour, feature and thumbnail
     work) then stays off the UI thread, which only inserts the layers.
+
+    ``handed_over``: set by the UI thread once it has inserted a piece. The
+    worker waits for it before building the next one, so the two threads do
+    not contend for the GIL while the UI thread is busy inserting (measured:
+    that contention doubled the UI thread's stall).
     """
     from napari.layers import Layer
 
     for piece in fetch_neurons(*args, **kwargs):
-        piece.built = [Layer.create(data, kw, kind) for data, kw, kind in piece.layers]
+        # a skeleton also brings its soma marker, ready in case the scene has no somata layer yet
+        extra = somata_layers(piece.layers) if piece.kind == "skeleton" else []
+        piece.built = [Layer.create(data, kw, kind) for data, kw, kind in piece.layers + extra]
         yield piece
+        if handed_over is not None:
+            # bounded: a UI thread that never answers (closed widget) only slows the fetch down
+            handed_over.wait(timeout=HANDOVER_TIMEOUT_S)
+            handed_over.clear()
 
 
 def build_units_layers(units: pd.DataFrame, layers: pd.DataFrame | None, color_by: str = "cell_type") -> list:
@@ -279,7 +293,12 @@ class Scene:
         layer = self.units_layer
         if layer is None or self.features is None:
             raise DataError("load units first")
-        layer.face_color = ld.units_colors(self.features, column)
+        colors = ld.units_colors(self.features, column)
+        # napari re-uploads every point twice for one colour change: on the colour
+        # manager's event and again on the layer's face_color event. The first is
+        # all the canvas needs (tests/test_render.py checks the switch is drawn).
+        with layer.events.face_color.blocker():
+            layer.face_color = colors
         layer.metadata["color_by"] = column
         self.color_by = column
 
@@ -321,22 +340,32 @@ class Scene:
     # -- chosen neurons
     def add_fetched(self, piece: Fetched) -> None:
         """Add (or replace) the layers of one fetched piece."""
+        somata = None
         if piece.built is not None:
             for layer in piece.built:
-                self._replace_layer(layer)
+                if layer.metadata.get("napari_microns") == "somata":
+                    somata = layer
+                else:
+                    self._replace_layer(layer)
         else:
             for data, kwargs, kind in piece.layers:
                 self._replace(kwargs["name"], (data, kwargs, kind))
         if piece.kind == "skeleton":
-            self._update_somata()
+            self._update_somata(somata)
 
-    def _update_somata(self) -> None:
+    def _update_somata(self, prebuilt=None) -> None:
+        """One soma marker per skeleton shown. The layer is added once (``prebuilt``
+        when a worker made it) and then updated in place: a new napari layer costs
+        the UI thread far more (visual, controls) than new data."""
+        from napari.layers import Layer
+
         tuples = [(lyr.data, {"metadata": lyr.metadata}, None) for lyr in self.viewer.layers]
         for data, kwargs, kind in somata_layers(tuples):
             layer = self._layer("somata")
             if layer is None:
-                self._replace("somata", (data, kwargs, kind))
-            else:  # update in place: cheaper than a new layer (no new visual, no new controls)
+                layer = prebuilt if prebuilt is not None else Layer.create(data, kwargs, kind)
+                self.viewer.add_layer(layer)
+            if layer.data.shape != data.shape or not np.allclose(layer.data, data):
                 layer.data = data
                 layer.features = kwargs["features"]
 
