@@ -229,3 +229,66 @@ def test_view_opens_the_folder_with_the_dock_widget(info):
     assert f"skeleton {root}" in state["layers"]
     assert state["ids"] == [root] and state["color_by"] == "layer"
     assert state["status"].startswith("30,000 units")
+
+
+@pytest.fixture
+def dock(make_napari_viewer, qtbot, info):
+    """The dock widget on the sample, units hidden so that software-GL frames stay cheap."""
+    viewer = make_napari_viewer(show=True)
+    viewer.window.resize(1300, 1000)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-microns", "MICrONS explorer")
+    widget.load(info.datadir, info.version)
+    qtbot.waitUntil(lambda: widget.scene.features is not None and widget.load_worker is None, timeout=30_000)
+    yield widget
+    if widget.movie is not None:
+        widget.stop_movie()
+
+
+def test_widget_camera_presets_and_saved_figure(dock, tmp_path):
+    from qtpy.QtGui import QImage
+
+    from napari_microns.figure import CAMERA_PRESETS, camera_of
+
+    dock.camera_combo.setCurrentIndex(dock.camera_combo.findData("side"))
+    dock.camera_combo.activated.emit(dock.camera_combo.currentIndex())  # as a user's choice does
+    np.testing.assert_allclose(camera_of(dock.viewer).view_direction, CAMERA_PRESETS["side"][0], atol=1e-6)
+
+    out = dock.save_figure(tmp_path / "fig.png")
+    image = QImage(str(out))
+    canvas_w = dock.viewer.screenshot(canvas_only=True, flash=False).shape[1]
+    assert image.width() > canvas_w  # the legend panel beside the canvas
+    # the sample says it is synthetic in the legend title (its marker file is in the folder)
+    from napari_microns.figure import figure_title
+
+    assert figure_title(dock.scene.dataset, "cell_type") == "SYNTHETIC sample - cell type"
+
+
+def test_widget_turntable_renders_frame_by_frame_and_a_stopped_movie_leaves_nothing(dock, qtbot, tmp_path):
+    import imageio.v3 as iio
+
+    dock.viewer.layers["units"].visible = False
+    out = tmp_path / "turn.mp4"
+    assert dock.start_movie(out, frames=8, fps=8) is not None
+    assert dock.movie is not None and dock.movie_button.text() == "Stop movie"
+    qtbot.waitUntil(lambda: dock.movie is None, timeout=120_000)  # the event loop ran between frames
+    assert len(list(iio.imiter(out))) == 8 and dock.movie_button.text() == "Turntable movie…"
+
+    stopped = tmp_path / "stopped.gif"
+    dock.start_movie(stopped, frames=16, fps=8)
+    qtbot.waitUntil(lambda: dock.movie is not None and dock.movie.done >= 2, timeout=60_000)
+    dock.movie_clicked()  # the button reads "Stop movie"
+    assert dock.movie is None and not stopped.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["turn.mp4"]  # no partial files
+
+
+def test_widget_movie_with_an_unknown_extension_is_one_notification(dock, tmp_path):
+    from napari.utils.notifications import notification_manager
+
+    seen = []
+    notification_manager.notification_ready.connect(seen.append)
+    try:
+        assert dock.start_movie(tmp_path / "turn.xyz") is None
+    finally:
+        notification_manager.notification_ready.disconnect(seen.append)
+    assert len(seen) == 1 and "cannot write a movie as 'turn.xyz'" in str(seen[0].message)
+    assert dock.movie is None and list(tmp_path.iterdir()) == []

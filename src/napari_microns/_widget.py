@@ -9,12 +9,15 @@ napari notifications.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
-from qtpy.QtCore import QAbstractTableModel, QModelIndex, Qt
+from qtpy.QtCore import QAbstractTableModel, QModelIndex, Qt, QTimer
 from qtpy.QtGui import QColor, QIcon, QPixmap
 from qtpy.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
@@ -25,6 +28,7 @@ from qtpy.QtWidgets import (
 from . import layer_data as ld
 from .core.errors import MicronsError
 from .core.versions import supported_versions
+from .figure import CAMERA_PRESETS, MOVIE_SUFFIXES, figure_title, movie_writer, screenshot_figure, set_camera, turntable_frames
 from .scene import FETCH_KINDS, Scene, build_units_layers, fetch_layers, ids_text, one_line, parse_root_ids
 
 log = logging.getLogger(__name__)
@@ -67,6 +71,20 @@ class DataFrameModel(QAbstractTableModel):
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         return str(self.df.columns[section]) if orientation == Qt.Orientation.Horizontal else str(section)
+
+
+class MovieStopped(Exception):
+    """Raised into the movie writer to discard a movie stopped before its end."""
+
+
+@dataclass
+class _Movie:
+    frames: Iterator  # rendered frames, drawn one at a time
+    writer: object  # imageio writer
+    stack: contextlib.ExitStack  # closing it renames the finished movie into place
+    path: str
+    total: int
+    done: int = 0
 
 
 class MicronsWidget(QWidget):
@@ -197,6 +215,31 @@ class MicronsWidget(QWidget):
         self.progress.setVisible(False)
         box.addWidget(self.progress)
         layout.addWidget(pick)
+
+        # -- figures
+        fig = QGroupBox("Figure")
+        form = QFormLayout(fig)
+        self.camera_combo = QComboBox()
+        for preset in CAMERA_PRESETS:
+            self.camera_combo.addItem(preset.replace("_", " "), preset)
+        self.camera_combo.setToolTip("Point the 3D camera (pia up: oblique, the pia at the top)")
+        self.camera_combo.activated.connect(lambda _index: self.apply_camera(self.camera_combo.currentData()))
+        form.addRow("camera", self.camera_combo)
+        row = QHBoxLayout()
+        self.save_figure_button = QPushButton("Save figure…")
+        self.save_figure_button.setToolTip("PNG of the canvas with a scale bar and a legend of the colours shown")
+        self.save_figure_button.clicked.connect(self.save_figure_clicked)
+        self.movie_button = QPushButton("Turntable movie…")
+        self.movie_button.setToolTip("One turn about the depth axis, pia up (.mp4 or .gif)")
+        self.movie_button.clicked.connect(self.movie_clicked)
+        row.addWidget(self.save_figure_button)
+        row.addWidget(self.movie_button)
+        form.addRow(row)
+        self.movie_progress = QLabel("")
+        self.movie_progress.setVisible(False)
+        form.addRow(self.movie_progress)
+        layout.addWidget(fig)
+        self.movie: _Movie | None = None  # the turntable being rendered
         layout.addStretch(1)
 
         self.viewer.layers.events.inserted.connect(self._adopt_reader_layer)
@@ -475,3 +518,94 @@ class MicronsWidget(QWidget):
         self.fetch_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.progress.setVisible(False)
+
+    # -- figures -----------------------------------------------------------------
+    def apply_camera(self, preset: str):
+        try:
+            set_camera(self.viewer, preset)
+        except MicronsError as exc:
+            notify_error(one_line(exc))
+
+    def save_figure_clicked(self):
+        path, _ = QFileDialog.getSaveFileName(self, "Save figure", "figure.png", "PNG image (*.png)")
+        if path:
+            self.save_figure(path if path.lower().endswith(".png") else path + ".png")
+
+    def save_figure(self, path):
+        """The canvas as a PNG with a scale bar and a legend (drawn on the UI thread: one frame)."""
+        from napari.utils.notifications import show_info
+
+        try:
+            written = screenshot_figure(self.scene, path, title=figure_title(self.scene.dataset, self.scene.color_by))
+        except (MicronsError, OSError) as exc:
+            notify_error(one_line(exc))
+            return None
+        show_info(f"saved {written}")
+        return written
+
+    def movie_clicked(self):
+        if self.movie is not None:
+            self.stop_movie()
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Turntable movie", "turntable.mp4", "Movie (*.mp4 *.gif)")
+        if path:
+            self.start_movie(path if path.lower().endswith(MOVIE_SUFFIXES) else path + ".mp4")
+
+    def start_movie(self, path, frames: int = 72, fps: int = 24):
+        """Render a turntable one frame per event-loop turn, so the window stays live
+        between frames (rendering itself must happen on the UI thread)."""
+        if self.movie is not None:
+            notify_error("a movie is already being rendered; stop it first")
+            return None
+        stack = contextlib.ExitStack()
+        try:
+            writer = stack.enter_context(movie_writer(path, fps))
+        except (MicronsError, OSError) as exc:
+            notify_error(one_line(exc))
+            return None
+        self.movie = _Movie(turntable_frames(self.viewer, frames), writer, stack, path, frames)
+        self.movie_button.setText("Stop movie")
+        self.movie_progress.setVisible(True)
+        self.movie_progress.setText(f"rendering frame 0 of {frames}…")
+        QTimer.singleShot(0, self._movie_step)
+        return path
+
+    def _movie_step(self):
+        if self.movie is None:
+            return
+        movie = self.movie
+        try:
+            image = next(movie.frames)
+        except StopIteration:
+            self._end_movie(ok=True)
+            return
+        except Exception as exc:  # noqa: BLE001 - a failed frame ends the movie with one message
+            self._end_movie(ok=False, message=f"turntable movie: {one_line(exc)}")
+            return
+        movie.writer.append_data(image[..., :3])
+        movie.done += 1
+        self.movie_progress.setText(f"rendering frame {movie.done} of {movie.total}…")
+        QTimer.singleShot(0, self._movie_step)
+
+    def stop_movie(self):
+        self._end_movie(ok=False)
+
+    def _end_movie(self, ok: bool, message: str = ""):
+        from napari.utils.notifications import show_info
+
+        movie, self.movie = self.movie, None
+        movie.frames.close()
+        if ok:
+            try:
+                movie.stack.close()  # the movie is renamed into place
+            except Exception as exc:  # noqa: BLE001
+                ok, message = False, f"turntable movie: {one_line(exc)}"
+        else:  # discard: the partial file is removed, nothing appears at ``path``
+            movie.stack.__exit__(MovieStopped, MovieStopped(), None)
+        self.movie_button.setText("Turntable movie…")
+        self.movie_progress.setVisible(False)
+        if ok:
+            show_info(f"saved {movie.path}")
+        elif message:
+            notify_error(message)
+

@@ -72,7 +72,7 @@ def demo(screenshot: str | Path | None = None, sample_dir: str | Path | None = N
     dataset = Dataset(info.datadir, version=info.version)
     print(f"sample: {dataset.layout.root}")
     return _show(dataset, list(info.root_ids), "cell_type", mesh=True, synapses=True, out=screenshot,
-                 camera=camera, title="SYNTHETIC sample - cell type", movie=movie)
+                 camera=camera, movie=movie)
 
 
 def view(datadir, version: int, root_ids: Sequence[int] = (), color_by: str = "cell_type") -> None:
@@ -93,11 +93,11 @@ def figure(datadir, version: int, out: str | Path, root_ids: Sequence[int] = (),
     dataset = Dataset(datadir, version=version)
     dataset.units()
     return _show(dataset, list(root_ids), color_by, mesh=mesh, synapses=synapses, out=out, camera=camera,
-                 title=color_by, movie=movie)
+                 movie=movie)
 
 
-def _show(dataset, root_ids, color_by, mesh, synapses, out, camera="pia_up", title="", movie=None):
-    from .figure import display_available, screenshot_figure, turntable
+def _show(dataset, root_ids, color_by, mesh, synapses, out, camera="pia_up", movie=None):
+    from .figure import display_available, figure_title, screenshot_figure, turntable
 
     if out is None and movie is None:
         import napari
@@ -116,7 +116,7 @@ def _show(dataset, root_ids, color_by, mesh, synapses, out, camera="pia_up", tit
             _report(errors)
             written = None
             if out is not None:
-                written = screenshot_figure(scene, out, title=title)
+                written = screenshot_figure(scene, out, title=figure_title(dataset, color_by))
                 print(f"wrote {written}")
             if movie is not None:
                 written_movie = turntable(viewer, movie)

@@ -192,6 +192,16 @@ def save_png(path: str | Path, image: np.ndarray) -> Path:
     return path
 
 
+def figure_title(dataset, color_by: str) -> str:
+    """A legend title: what the colours mean, and SYNTHETIC for the generated sample."""
+    from .core.sample import is_sample
+
+    label = color_by.replace("_", " ")
+    if dataset is not None and is_sample(dataset.layout):
+        return f"SYNTHETIC sample - {label}"
+    return label
+
+
 def screenshot_figure(scene, out: str | Path, title: str = "", size: tuple[int, int] | None = None,
                       legend: bool = True, scale_bar: bool = True) -> Path:
     """Screenshot the scene's canvas with a scale bar and a legend of its colours."""
@@ -207,21 +217,70 @@ def screenshot_figure(scene, out: str | Path, title: str = "", size: tuple[int, 
     return save_png(out, image)
 
 
-def turntable(viewer, out: str | Path, frames: int = 72, fps: int = 24) -> Path:
-    """A movie turning the scene once around the depth axis, pia up (napari-animation)."""
+#: Turntable keyframes: views every 45 degrees, napari-animation interpolates between them.
+TURNTABLE_KEYFRAMES = 8
+
+
+def turntable_frames(viewer, frames: int = 72) -> Iterator[np.ndarray]:
+    """Rendered frames of one turn of the scene about the depth axis, pia up.
+
+    napari-animation holds the keyframes and interpolates the camera; each
+    frame is drawn when it is asked for, so a caller on the UI thread can
+    keep the event loop going between frames (the dock widget does).
+    """
     from napari_animation import Animation
 
-    out = Path(out)
+    steps = max(frames // TURNTABLE_KEYFRAMES, 1)
     anim = Animation(viewer)
-    keyframes = 8
-    for k in range(keyframes + 1):
-        theta = 2 * np.pi * k / keyframes
-        # rotate the view direction in the z-x plane; depth stays vertical
-        camera_of(viewer).set_view_direction((-np.cos(theta), 0.0, np.sin(theta)), (0.0, -1.0, 0.0))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            anim.capture_keyframe(steps=max(frames // keyframes, 1))
     with warnings.catch_warnings():  # napari-animation still uses viewer.camera (deprecated in napari 0.9)
         warnings.simplefilter("ignore", DeprecationWarning)
-        anim.animate(str(out), fps=fps, canvas_only=True)
-    return out
+        for k in range(TURNTABLE_KEYFRAMES + 1):
+            theta = 2 * np.pi * k / TURNTABLE_KEYFRAMES
+            # rotate the view direction in the z-x plane; depth stays vertical
+            camera_of(viewer).set_view_direction((-np.cos(theta), 0.0, np.sin(theta)), (0.0, -1.0, 0.0))
+            anim.capture_keyframe(steps=steps)
+        size = None  # every frame the size of the first, even if the window changes meanwhile
+        for index in range(TURNTABLE_KEYFRAMES * steps):  # the last keyframe repeats the first: left out
+            anim.set_movie_frame_index(index)
+            image = viewer.screenshot(canvas_only=True, size=size, flash=False)
+            size = size or image.shape[:2]
+            yield image
+
+
+@contextlib.contextmanager
+def movie_writer(out: str | Path, fps: int = 24):
+    """An imageio writer for ``out`` (.mp4, .mov, .gif, ...) that only appears complete.
+
+    Frames go to a temporary file beside ``out``, renamed into place when the
+    block ends without an error; a cancelled or failed movie leaves nothing.
+    """
+    import imageio
+
+    from .core.layout import atomic_path
+
+    out = Path(out)
+    if out.suffix.lower() not in MOVIE_SUFFIXES:
+        raise MicronsError(f"cannot write a movie as {out.name!r}: use one of {', '.join(MOVIE_SUFFIXES)}")
+    with atomic_path(out) as tmp:
+        staged = tmp.with_suffix(out.suffix)  # imageio picks the format by extension
+        try:
+            if out.suffix.lower() == ".gif":
+                writer = imageio.get_writer(staged, duration=1000 / fps, loop=0)
+            else:
+                writer = imageio.get_writer(staged, fps=fps, quality=7, macro_block_size=2)  # H.264 wants even sizes
+            with writer:
+                yield writer
+            os.replace(staged, tmp)
+        finally:
+            staged.unlink(missing_ok=True)
+
+
+MOVIE_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".gif")
+
+
+def turntable(viewer, out: str | Path, frames: int = 72, fps: int = 24) -> Path:
+    """Write a movie turning the scene once around the depth axis, pia up."""
+    with movie_writer(out, fps) as writer:
+        for image in turntable_frames(viewer, frames):
+            writer.append_data(image[..., :3])
+    return Path(out)

@@ -425,6 +425,11 @@ def pick_showcase(units: pd.DataFrame) -> list[tuple[int, str, np.ndarray]]:
 
 
 # -- the whole sample ----------------------------------------------------------------
+def is_sample(layout: Layout) -> bool:
+    """Whether a data folder holds this synthetic sample (figures must say so)."""
+    return (layout.root / MARKER_FILE).exists()
+
+
 def _fingerprint(n_cells: int, seed: int) -> str:
     return hashlib.sha1(f"{SAMPLE_FORMAT}:{n_cells}:{seed}".encode()).hexdigest()[:12]
 
