@@ -505,7 +505,7 @@ class MicronsWidget(QWidget):
         except Exception as exc:  # noqa: BLE001 - a bad piece must not stop the others
             notify_error(one_line(exc))
         finally:
-            self.handed_over.set()  # the worker may build the next piece
+            QTimer.singleShot(0, self.handed_over.set)  # the worker goes on once this piece is drawn
 
     def cancel_fetch(self):
         if self.worker is not None:
