@@ -184,6 +184,28 @@ def run(ds, repeats: int) -> None:
     print(f"{'':<4}of which: read + build layer data {build * 1000:.0f} ms (no GL); "
           f"redrawing the unchanged scene {redraw * 1000:.0f} ms per frame (software GL)")
     del data, planes
+    # The floor under every frame: napari's point sprites for 94k units on software GL,
+    # even when each unit covers a pixel or two (vertex work, not pixels).
+    units_layer = viewer.layers["units"]
+    others = [lyr for lyr in viewer.layers if lyr is not units_layer]
+    for lyr in others:
+        lyr.visible = False
+    alone = frame_cost()
+    size, limits = units_layer.size.copy(), units_layer.canvas_size_limits
+    units_layer.canvas_size_limits = (0.0, 10_000.0)
+    units_layer.size = 0.1
+    tiny = frame_cost()
+    units_layer.size, units_layer.canvas_size_limits = size, limits
+    for lyr in others:
+        lyr.visible = True
+    for lyr in viewer.layers:
+        lyr.visible = False
+    empty = frame_cost()
+    for lyr in viewer.layers:
+        lyr.visible = True
+    draw()
+    print(f"{'':<4}frame floor: units alone {alone * 1000:.0f} ms, units shrunk to < 1 px {tiny * 1000:.0f} ms, "
+          f"empty canvas {empty * 1000:.0f} ms")
 
     # 2. colour-by switches
     times = []
