@@ -164,7 +164,7 @@ def fetch_layers(*args, handed_over: threading.Event | None = None, **kwargs) ->
     Run in a worker thread: layer construction (colour, feature and thumbnail
     work) then stays off the UI thread, which only inserts the layers.
 
-    ``handed_over``: set by the UI thread once it has inserted a piece. The
+    ``handed_over``: set by the UI thread once it has inserted (and drawn) a piece. The
     worker waits for it before building the next one, so the two threads do
     not contend for the GIL while the UI thread is busy inserting (measured:
     that contention doubled the UI thread's stall).
