@@ -72,10 +72,4 @@ def read_microns(path) -> list[tuple]:
         layers = pd.read_parquet(sibling) if sibling.exists() and sibling != path else None
         if path.parent.name == "processed" and path.parent.parent.name.isdigit():
             meta = {"datadir": str(path.parent.parent.parent), "version": int(path.parent.parent.name)}
-    return scene_layers(units, layers, source=meta)
-
-
-def scene_layers(units: pd.DataFrame, layers: pd.DataFrame | None, color_by: str = "cell_type",
-                 source: dict | None = None) -> list[tuple]:
-    """Units Points plus (when known) layer planes, outlines and labels."""
-    return ld.scene_layer_data(units, layers, color_by=color_by, source=source)
+    return ld.scene_layer_data(units, layers, source=meta)

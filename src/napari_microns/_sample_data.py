@@ -7,7 +7,7 @@ data, and then read back like any data folder.
 
 from __future__ import annotations
 
-from ._reader import scene_layers
+from . import layer_data as ld
 from .core.dataset import Dataset
 from .core.sample import make_sample
 from .scene import fetch_neurons, somata_layers
@@ -18,8 +18,8 @@ def make_sample_data() -> list[tuple]:
     info = make_sample()
     ds = Dataset(info.datadir, version=info.version)
     units = ds.units()
-    layers = scene_layers(units, ds.layers(), source={"datadir": str(info.datadir), "version": info.version,
-                                                     "synthetic": True})
+    layers = ld.scene_layer_data(units, ds.layers(), source={"datadir": str(info.datadir), "version": info.version,
+                                                            "synthetic": True})
     neurons = []
     for piece in fetch_neurons(ds, info.root_ids, units=layers[0][1]["features"]):
         neurons += piece.layers  # error pieces carry no layers

@@ -582,7 +582,7 @@ class MicronsWidget(QWidget):
         except Exception as exc:  # noqa: BLE001 - a failed frame ends the movie with one message
             self._end_movie(ok=False, message=f"turntable movie: {one_line(exc)}")
             return
-        movie.writer.append_data(image[..., :3])
+        movie.writer.append_data(image)
         movie.done += 1
         self.movie_progress.setText(f"rendering frame {movie.done} of {movie.total}…")
         QTimer.singleShot(0, self._movie_step)

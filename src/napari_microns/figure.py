@@ -222,7 +222,7 @@ TURNTABLE_KEYFRAMES = 8
 
 
 def turntable_frames(viewer, frames: int = 72) -> Iterator[np.ndarray]:
-    """Rendered frames of one turn of the scene about the depth axis, pia up.
+    """Rendered RGB frames of one turn of the scene about the depth axis, pia up.
 
     napari-animation holds the keyframes and interpolates the camera; each
     frame is drawn when it is asked for, so a caller on the UI thread can
@@ -244,7 +244,7 @@ def turntable_frames(viewer, frames: int = 72) -> Iterator[np.ndarray]:
             anim.set_movie_frame_index(index)
             image = viewer.screenshot(canvas_only=True, size=size, flash=False)
             size = size or image.shape[:2]
-            yield image
+            yield image[..., :3]  # movies have no alpha
 
 
 @contextlib.contextmanager
@@ -282,5 +282,5 @@ def turntable(viewer, out: str | Path, frames: int = 72, fps: int = 24) -> Path:
     """Write a movie turning the scene once around the depth axis, pia up."""
     with movie_writer(out, fps) as writer:
         for image in turntable_frames(viewer, frames):
-            writer.append_data(image[..., :3])
+            writer.append_data(image)
     return Path(out)
