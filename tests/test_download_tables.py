@@ -175,3 +175,50 @@ def test_no_saved_token_fails_offline_with_instructions(tmp_path, monkeypatch):
     with pytest.raises(AuthError) as err:
         ds.download_tables()
     assert "no CAVE token" in str(err.value) and "napari-microns login" in str(err.value)
+
+
+def test_an_interrupted_table_download_resumes_by_page(tmp_path, server_tables, fast_retry):
+    """A table larger than one answer comes in pages; a run stopped after some pages keeps
+    them, and the rerun asks only for the ranges still missing."""
+    table = "nucleus_detection_v0"
+    whole, _ = make(tmp_path / "whole", server_tables, fast_retry, row_cap=40)
+    ds_whole = Dataset(tmp_path / "whole", version=1300, client=whole.client(1300), retry=fast_retry)
+    with whole:
+        ds_whole.download_tables([table])
+    fresh_queries = len(whole.requests)
+    assert fresh_queries > 6  # paged: several capped answers and their halves
+
+    fake, ds = make(tmp_path / "stopped", server_tables, fast_retry, row_cap=40)
+    fake.faults[table] += [None] * 6 + [401]  # the token is revoked after six answers
+    with fake, pytest.raises(AuthError):
+        ds.download_tables([table])
+    assert not is_complete(ds.layout, table)
+    journal = json.loads((ds.layout.root / ".partial" / "raw" / table / "journal.json").read_text())
+    assert journal["pages"], "finished pages are kept"
+    fake.requests.clear()
+    with fake:
+        ds.download_tables([table])
+    assert is_complete(ds.layout, table)
+    assert 0 < len(fake.requests) < fresh_queries  # only what was missing
+    pd.testing.assert_frame_equal(pd.read_parquet(ds.layout.raw_table(table)),
+                                  pd.read_parquet(ds_whole.layout.raw_table(table)))
+    assert not (ds.layout.root / ".partial" / "raw" / table).exists()  # gone once the table is whole
+
+
+def test_a_corrupt_table_is_downloaded_again(tmp_path, server_tables, fast_retry):
+    fake, ds = make(tmp_path, server_tables, fast_retry)
+    table = "nucleus_detection_v0"
+    with fake:
+        ds.download_tables([table])
+    path = ds.layout.raw_table(table)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10  # same size, same row count: only the checksum sees it
+    path.write_bytes(bytes(data))
+    assert not is_complete(ds.layout, table)
+    with pytest.raises(Exception) as err:
+        ds.process()
+    assert "corrupt" in str(err.value) and "napari-microns download" in str(err.value)
+    fake.requests.clear()
+    with fake:
+        assert table in ds.download_tables([table])
+    assert is_complete(ds.layout, table)

@@ -246,10 +246,10 @@ def test_auth_failure_stops_at_once_with_one_line(tmp_path, table, roots, fast_r
 
 @pytest.mark.parametrize("kwargs, message", [
     ({}, "give pre ids or post ids"),
-    ({"pre_ids": ["abc"]}, "integer root ids"),
+    ({"pre_ids": ["abc"]}, "not an integer"),
     ({"pre_ids": []}, "no pre ids"),
-    ({"post_ids": [-5]}, "positive root ids"),
-    ({"post_ids": np.array([864691135101289504], dtype=float)}, "floating point"),
+    ({"post_ids": [-5]}, "is negative"),
+    ({"post_ids": np.array([864691135101289504], dtype=float)}, "floating-point"),
     ({"post_ids": [1], "chunk_size": 0}, "chunk_size"),
     ({"post_ids": [1], "workers": 0}, "workers"),
 ])
@@ -306,7 +306,8 @@ def test_import_datacleaner_per_synapse_merged_csv(tmp_path, table, roots):
     merged.to_csv(tmp_path / "raw" / "synapses.csv")  # the old merger kept the index column
     ds = Dataset(tmp_path / "data", version=1300)
     result = ds.import_synapses(tmp_path / "raw" / "synapses.csv")
-    assert result == {"kind": "synapses", "rows": len(table), "origin": str(tmp_path / "raw" / "synapses.csv")}
+    assert result == {"kind": "synapses", "rows": len(table), "origin": str(tmp_path / "raw" / "synapses.csv"),
+                      "conflicting_ids": 0}
     got = ds.synapses(post_ids=roots[:5])
     want = expected(table, post=roots[:5])
     assert (got["id"] < 0).all()  # no synapse ids in datacleaner CSVs: stable negative ones
@@ -328,9 +329,9 @@ def test_import_a_per_synapse_frame_with_ids(tmp_path, table, roots):
 
 @pytest.mark.parametrize("frame, message", [
     (pd.DataFrame({PRE: [1], "size": [3]}), "missing column"),
-    (pd.DataFrame({PRE: ["x"], POST: [1], "size": [3]}), "non-numeric root ids"),
+    (pd.DataFrame({PRE: ["x"], POST: [1], "size": [3]}), "not an integer"),
     (pd.DataFrame({PRE: [1], POST: [1], "size": ["big"]}), "sizes must be numbers"),
-    (pd.DataFrame({PRE: [864691135101289504.0], POST: [1], "size": [3]}), "floating point"),
+    (pd.DataFrame({PRE: [864691135101289504.0], POST: [1], "size": [3]}), "floating-point"),
 ])
 def test_bad_imports_fail_with_one_line(tmp_path, frame, message):
     with pytest.raises(DataError, match=message) as err:

@@ -131,7 +131,7 @@ def test_choose_ids_by_typing_selecting_points_and_table(widget, qtbot, info, no
     assert widget.root_ids()[-1] == int(roots[9])
     widget.ids_edit.setPlainText("12345 not-an-id")
     widget.fetch_clicked()
-    assert len(notifications) == 1 and "not a root id: 'not-an-id'" in str(notifications[0].message)
+    assert len(notifications) == 1 and "root id 'not-an-id' is not an integer" in str(notifications[0].message)
 
 
 def test_parse_root_ids():

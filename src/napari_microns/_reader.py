@@ -67,9 +67,13 @@ def read_microns(path) -> list[tuple]:
         layers = ds.layers() if ds.layout.layers_path.exists() else None
         meta = {"datadir": str(root.parent), "version": int(root.name)}
     else:
-        units = pd.read_parquet(path)
+        from .core.units import CHECKSUMS, read_processed
+
+        # a processed folder's files are verified against its checksums; a lone table is read as it is
+        read = read_processed if (path.parent / CHECKSUMS).exists() else pd.read_parquet
+        units = read(path)
         sibling = path.with_name("layers.parquet")
-        layers = pd.read_parquet(sibling) if sibling.exists() and sibling != path else None
+        layers = read(sibling) if sibling.exists() and sibling != path else None
         if path.parent.name == "processed" and path.parent.parent.name.isdigit():
             meta = {"datadir": str(path.parent.parent.parent), "version": int(path.parent.parent.name)}
     return ld.scene_layer_data(units, layers, source=meta)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import logging
+import sys
 from pathlib import Path
 from typing import Sequence
 
-log = logging.getLogger(__name__)
 
 #: Window size used for figures (the canvas is a little smaller).
 FIGURE_WINDOW = (1400, 1000)
@@ -54,9 +53,20 @@ def _viewer(show: bool = True):
 
 
 def _report(errors: Sequence[str]) -> None:
+    """Each message once, on stderr (not also through logging, which printed it twice)."""
     for message in errors:
-        log.warning(message)
-        print(f"warning: {message}")
+        print(f"warning: {message}", file=sys.stderr)
+
+
+def _refuse_incomplete(errors: Sequence[str], out) -> None:
+    """A figure that lacks a neuron asked for is not written: one ``error:`` line, each message once."""
+    from .core.errors import IncompleteError
+
+    if not errors:
+        return
+    shown = "; ".join(errors[:5]) + (f"; and {len(errors) - 5} more" if len(errors) > 5 else "")
+    raise IncompleteError(f"{out} not written: {len(errors)} of the pieces asked for could not be shown ({shown}); "
+                          "rerun without those root ids, or with what they need (a token, synapses downloaded)")
 
 
 def demo(screenshot: str | Path | None = None, sample_dir: str | Path | None = None,
@@ -93,10 +103,11 @@ def figure(datadir, version: int, out: str | Path, root_ids: Sequence[int] = (),
     dataset = Dataset(datadir, version=version)
     dataset.units()
     return _show(dataset, list(root_ids), color_by, mesh=mesh, synapses=synapses, out=out, camera=camera,
-                 movie=movie)
+                 movie=movie, strict=True)
 
 
-def _show(dataset, root_ids, color_by, mesh, synapses, out, camera="pia_up", movie=None):
+def _show(dataset, root_ids, color_by, mesh, synapses, out, camera="pia_up", movie=None, strict=False):
+    """``strict``: a piece that could not be shown fails the whole figure (nothing written)."""
     from .figure import display_available, figure_title, screenshot_figure, turntable
 
     if out is None and movie is None:
@@ -113,6 +124,8 @@ def _show(dataset, root_ids, color_by, mesh, synapses, out, camera="pia_up", mov
         try:
             scene, errors = build_scene(viewer, dataset, root_ids, color_by, mesh=mesh, synapses=synapses,
                                         camera=camera)
+            if strict:
+                _refuse_incomplete(errors, out if out is not None else movie)
             _report(errors)
             written = None
             if out is not None:

@@ -1,8 +1,21 @@
 """The ``napari-microns`` command.
 
 Each subcommand is an ``add_<name>(subparsers)`` function that registers its
-arguments and a ``run`` callable taking the parsed arguments. Expected
-failures (:class:`MicronsError`) end in one line on stderr and exit code 1;
+arguments and a ``run`` callable taking the parsed arguments.
+
+Every failure ends in ONE line ``error: ...`` on stderr, without a traceback:
+
+* a malformed command line (unknown option, missing argument, not an integer):
+  exit code 2, said by argparse in one line;
+* a bad argument value (ids of any kind, ``--workers 0``, ``--lod -1``, an
+  unsupported ``--version``, a ``--datadir`` that is a file): checked by
+  :func:`check_arguments` before any work starts, exit code 1;
+* expected failures (:class:`MicronsError`: no token, a server down, a corrupt
+  file, another process writing, ...) and file-system failures (permission
+  denied, disk full: :class:`~.core.errors.StorageError`): exit code 1;
+* anything unexpected: one line naming the exception and ``-v`` for the
+  traceback, exit code 1.
+
 Ctrl-C ends with exit code 130 and a hint that a rerun resumes.
 """
 
@@ -28,7 +41,7 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """``--datadir`` and ``--version``, shared by every data subcommand."""
     parser.add_argument("--datadir", type=Path, default=Path(DEFAULT_DATADIR),
                         help=f"data folder (default: ./{DEFAULT_DATADIR}); a microns_datacleaner folder works as is")
-    parser.add_argument("--version", type=int, default=1300, help="materialization version (default: 1300)")
+    parser.add_argument("--version", default=1300, help="materialization version (default: 1300)")
 
 
 # -- download ----------------------------------------------------------------
@@ -86,32 +99,50 @@ def run_process(args) -> None:
 # -- login -------------------------------------------------------------------
 
 def add_login(sub) -> None:
-    p = sub.add_parser("login", help="save your CAVE token (says where to get one)")
-    p.add_argument("--token", help="the token; without it you are asked for it")
+    p = sub.add_parser(
+        "login",
+        help="save your CAVE token: typed at a hidden prompt, or piped in (`... | napari-microns login`)",
+    )
+    p.add_argument("--token", help="the token on the command line (discouraged: it lands in your shell history "
+                                   "and in `ps`; type it at the prompt or pipe it in instead)")
     p.add_argument("--server", default=None, help="CAVE global server (default: caveclient's)")
     p.set_defaults(run=run_login)
 
 
 def run_login(args) -> None:
+    """Read the token (``--token``, a hidden prompt on a terminal, or stdin otherwise), check
+    its shape and save it with the token files readable only by you. It is never printed."""
     import getpass
 
     from caveclient.auth import AuthClient
     from caveclient.endpoints import auth_endpoints_v1
 
-    kwargs = {"server_address": args.server} if args.server else {}
-    auth = AuthClient(**kwargs)
-    url = auth_endpoints_v1["create_token"].format_map(auth._default_endpoint_mapping)
-    token = args.token
-    if not token:
+    from .core.session import save_token
+
+    def instructions():
+        auth = AuthClient(server_address=args.server) if args.server else AuthClient()
+        url = auth_endpoints_v1["create_token"].format_map(auth._default_endpoint_mapping)
         print(f"Get a CAVE token: open {url}, log in with your Google account and copy the token shown.")
         print("(Making a new token there invalidates your previous one.)")
-        if not sys.stdin.isatty():
-            raise MicronsError("no terminal to type the token in; run `napari-microns login --token TOKEN`")
-        token = getpass.getpass("Paste the token (hidden): ").strip()
+
+    token = args.token
+    if token:
+        print("warning: --token leaves the token in your shell history and shows it to other users in `ps`; "
+              "next time type it at the prompt or pipe it in: `napari-microns login < token.txt`", file=sys.stderr)
+    elif sys.stdin is not None and sys.stdin.isatty():
+        instructions()
+        token = getpass.getpass("Paste the token (hidden): ")
+    else:  # piped in: `echo TOKEN | napari-microns login`, `napari-microns login < token.txt`
+        token = sys.stdin.read() if sys.stdin is not None else ""
+        if not token.strip():
+            instructions()
+            raise MicronsError("no token on standard input and no terminal to type it in; pipe it in "
+                               "(`napari-microns login < token.txt`), or pass --token TOKEN (seen in `ps`)")
+    token = token.strip()
     if not token or any(c.isspace() for c in token):
         raise MicronsError("that does not look like a CAVE token (empty or contains spaces)")
-    auth.save_token(token=token, overwrite=True)
-    print(f"token saved to {auth._token_file}; caveclient and napari-microns will use it from now on")
+    path = save_token(token, server_address=args.server)
+    print(f"token saved to {path} (readable only by you); caveclient and napari-microns will use it from now on")
 
 
 # -- morphology ----------------------------------------------------------------
@@ -177,20 +208,35 @@ def add_synapses(sub) -> None:
     p.add_argument("--chunk-size", type=int, default=None, metavar="N", help="root ids per chunk (default: 100)")
     p.add_argument("--import", dest="import_path", type=Path, metavar="PATH",
                    help="instead of downloading, merge a microns_datacleaner synapse folder or CSV into the store")
+    p.add_argument("--repair", action="store_true",
+                   help="instead of downloading, check the store's files against their checksums and rebuild "
+                        "what is damaged (from the intact copy, else from the downloads)")
     p.set_defaults(run=run_synapses)
 
 
 def run_synapses(args) -> None:
     from tqdm import tqdm
 
-    from .core.synapses import parse_ids_argument
-
     ds = _dataset(args)
+    if args.repair:
+        result = ds.repair_synapse_store()
+        print(f"checked {result['checked']} store files: {len(result['damaged'])} damaged")
+        for kind, how in result["rebuilt"].items():
+            print(f"  rebuilt {kind}: {how}")
+        for note in result["notes"]:
+            print(f"  {note}")
+        if result["lost_imports"]:
+            print("  import these again (their rows were only in the damaged files): " + ", ".join(result["lost_imports"]))
+        return
     if args.import_path is not None:
         result = ds.import_synapses(args.import_path)
         print(f"imported {result['rows']:,} {result['kind']} rows from {result['origin']} into {ds.synapse_store.root}")
+        if result.get("conflicting_ids"):
+            what = "synapse ids" if result["kind"] == "synapses" else "pre/post pairs"
+            print(f"warning: {result['conflicting_ids']:,} {what} came with conflicting rows (same id, different "
+                  "values); the last row of each was kept", file=sys.stderr)
         return
-    pre, post = parse_ids_argument(args.pre, "--pre"), parse_ids_argument(args.post, "--post")
+    pre, post = args.pre, args.post  # read and checked by check_arguments
     bar = None
 
     def progress(done, total, rows):
@@ -212,10 +258,12 @@ def run_synapses(args) -> None:
 
 # -- viewer: demo, view, figure ------------------------------------------------
 
-def _root_ids(values) -> list[int]:
-    from .scene import parse_root_ids
+def _root_ids(values, option: str = "--root-ids", required: bool = False) -> list[int]:
+    """Ids given as several arguments, each one id or a comma list, in order without repeats."""
+    from .core.ids import parse_ids
 
-    return parse_root_ids(" ".join(values or []))
+    return [int(r) for r in parse_ids(" ".join(values or []), "root id", where=option, unique=True,
+                                       allow_empty=not required)]
 
 
 def _add_render_arguments(p) -> None:
@@ -254,7 +302,7 @@ def add_view(sub) -> None:
 def run_view(args) -> None:
     from .app import view
 
-    view(args.datadir, args.version, root_ids=_root_ids(args.root_ids), color_by=args.color_by)
+    view(args.datadir, args.version, root_ids=args.root_ids, color_by=args.color_by)
 
 
 def add_figure(sub) -> None:
@@ -273,7 +321,7 @@ def add_figure(sub) -> None:
 def run_figure(args) -> None:
     from .app import figure
 
-    figure(args.datadir, args.version, args.out, root_ids=_root_ids(args.root_ids), color_by=args.color_by,
+    figure(args.datadir, args.version, args.out, root_ids=args.root_ids, color_by=args.color_by,
            mesh=args.mesh, synapses=args.synapses, camera=args.camera, movie=args.movie)
 
 
@@ -282,8 +330,65 @@ def run_figure(args) -> None:
 SUBCOMMANDS = [add_download, add_process, add_login, add_morphology, add_synapses, add_demo, add_view, add_figure]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a malformed command line said in one ``error:`` line (no usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {' '.join(message.split())} (see `{self.prog} --help`)\n")
+
+
+#: (option, attribute, lowest value) of the integer options
+_MINIMUMS = [("--workers", "workers", 1), ("--chunk-size", "chunk_size", 1), ("--max-faces", "max_faces", 1),
+             ("--lod", "lod", 0)]
+
+
+def check_arguments(args) -> None:
+    """Check (and convert) every argument value before any work starts; a bad one raises a
+    one-line :class:`MicronsError`. Ids become ints (:mod:`core.ids`): ``ROOT_ID``s and
+    ``--root-ids`` lists, ``--pre``/``--post`` (``all``, a list, or a file of ids)."""
+    from .core.errors import StorageError
+
+    if hasattr(args, "version"):
+        from .core.versions import tables_for
+
+        args.version = tables_for(args.version).version  # a supported whole number, else VersionError
+    for option, attr, low in _MINIMUMS:
+        value = getattr(args, attr, None)
+        if value is not None and value < low:
+            raise MicronsError(f"{option} must be at least {low} (got {value})")
+    if getattr(args, "layer_method", None) is not None:
+        from .core.layers import METHODS
+
+        if args.layer_method not in METHODS:
+            raise MicronsError(f"--layer-method {args.layer_method!r} is not known; choose one of: {', '.join(METHODS)}")
+    if args.command == "morphology":
+        args.root_ids = _root_ids(args.root_ids, "ROOT_ID", required=True)
+    elif args.command in ("view", "figure"):
+        args.root_ids = _root_ids(args.root_ids)
+    elif args.command == "synapses" and args.import_path is None:
+        from .core.ids import ids_argument
+
+        args.pre, args.post = ids_argument(args.pre, "--pre"), ids_argument(args.post, "--post")
+    for option, attr, folder in (("--datadir", "datadir", True), ("--sample-dir", "sample_dir", True),
+                                 ("--out", "out", False), ("--screenshot", "screenshot", False),
+                                 ("--movie", "movie", False)):
+        path = getattr(args, attr, None)
+        if path is None:
+            continue
+        path = Path(path).expanduser()
+        if folder and path.exists() and not path.is_dir():
+            raise StorageError(f"{option} {path} is a file, not a folder; point {option} at a folder")
+        if not folder and path.is_dir():
+            raise StorageError(f"{option} {path} is a folder; name the file to write")
+        for parent in path.parents:  # the nearest part of the path that exists must be a folder
+            if parent.exists():
+                if not parent.is_dir():
+                    raise StorageError(f"{option} {path}: {parent} is a file, not a folder")
+                break
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="napari-microns",
         description="Download, merge and view the MICrONS minnie65_public connectome.",
     )
@@ -298,16 +403,28 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        check_arguments(args)
         args.run(args)
     except MicronsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except ValueError as exc:  # bad argument values reaching the library
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except OSError as exc:  # a file-system failure the library did not word itself
+        from .core.layout import storage_error
+
+        print(f"error: {storage_error(exc, getattr(exc, 'filename', None) or 'a file', 'using')}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the safety net: a bug, said in one line
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        text = " ".join(str(exc).split())[:300]
+        hint = "the traceback is above" if args.verbose else "rerun as `napari-microns -v ...` to see the traceback"
+        print(f"error: unexpected {type(exc).__name__}{': ' + text if text else ''} ({hint})", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -213,14 +213,11 @@ def ids_text(ids: Sequence[int]) -> str:
 
 
 def parse_root_ids(text: str) -> list[int]:
-    """Root ids from pasted text: commas, spaces, newlines or brackets between them."""
-    import re
+    """Root ids from pasted text: commas, spaces, newlines or brackets between them, in order
+    without repeats (read and checked by :func:`napari_microns.core.ids.parse_ids`)."""
+    from .core.ids import parse_ids
 
-    tokens = [t for t in re.split(r"[\s,;\[\]()]+", text or "") if t]
-    bad = [t for t in tokens if not t.isdigit()]
-    if bad:
-        raise DataError(f"not a root id: {bad[0]!r} (root ids are whole numbers like 864691135101289504)")
-    return list(dict.fromkeys(int(t) for t in tokens))
+    return [int(r) for r in parse_ids(text or "", "root id", where="root ids", unique=True)]
 
 
 # -- the scene (UI thread) -------------------------------------------------------------

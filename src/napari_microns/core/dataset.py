@@ -36,7 +36,9 @@ class Dataset:
         Folder holding ``<version>/raw``, ``<version>/processed`` and the caches.
         A microns_datacleaner data folder works as it is.
     version
-        Materialization version (see :func:`napari_microns.supported_versions`).
+        Materialization version (see :func:`napari_microns.supported_versions`): an int, a
+        numpy int or a digit string; anything else (``"abc"``, ``1300.7``, ``True``) raises
+        :class:`VersionError`, a float is never truncated.
     datastack
         CAVE datastack, ``minnie65_public`` for the public MICrONS data.
     client
@@ -66,7 +68,7 @@ class Dataset:
         # morphology sources: None = <version>/sources.json, else the datastack's CAVE defaults
         self.skeleton_source = skeleton_source
         self.mesh_source = mesh_source
-        self.version = int(version)
+        self.version = self.tables.version  # a whole number, checked by tables_for
         self.datastack = datastack
         self.layout = Layout(Path(datadir), self.version)
         self.retry = retry
@@ -104,19 +106,22 @@ class Dataset:
         ``{table: rows}`` for the tables downloaded now. ``progress(table,
         rows)`` is called after each page.
         """
+        from .layout import make_dirs, write_lock
         from .tables import download_table, is_complete
 
         wanted = list(tables) if tables is not None else self.tables.annotation_tables()
         done: dict[str, int] = {}
-        for table in wanted:
-            if not force and is_complete(self.layout, table):
-                log.info("%s: already complete, skipped", table)
-                continue
-            on_page = (lambda n, t=table: progress(t, n)) if progress else None
-            done[table] = download_table(
-                self.client, self.layout, table, datastack=self.datastack,
-                policy=self.retry, limit=page_limit, on_page=on_page,
-            )
+        make_dirs(self.layout.raw_dir)
+        with write_lock(self.layout.lock_file("raw"), f"the raw tables of version {self.version} in {self.layout.raw_dir}"):
+            for table in wanted:
+                if not force and is_complete(self.layout, table):
+                    log.info("%s: already complete, skipped", table)
+                    continue
+                on_page = (lambda n, t=table: progress(t, n)) if progress else None
+                done[table] = download_table(
+                    self.client, self.layout, table, datastack=self.datastack,
+                    policy=self.retry, limit=page_limit, on_page=on_page,
+                )
         return done
 
     # -- local processing ----------------------------------------------------
@@ -151,10 +156,9 @@ class Dataset:
             raise DataError(
                 f"{path} not found; run `napari-microns process --datadir {self.datadir} --version {self.version}` first"
             )
-        try:
-            return pd.read_parquet(path)
-        except Exception as exc:  # noqa: BLE001
-            raise DataError(f"{path} is corrupt ({type(exc).__name__}); run process again") from None
+        from .units import read_processed
+
+        return read_processed(path)
 
     # -- synapses (core/synapses.py) -----------------------------------------
     @property
@@ -191,6 +195,13 @@ class Dataset:
             chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size, progress=progress, policy=self.retry,
             page_limit=page_limit, store=self.synapse_store,
         )
+
+    def repair_synapse_store(self) -> dict:
+        """Verify the synapse store's files against their checksums and rebuild what is damaged
+        (from the intact copy, else from the downloads); see :func:`~.synapses.repair_store`."""
+        from .synapses import repair_store
+
+        return repair_store(self.layout, self.synapse_store)
 
     def synapses(self, pre_ids=None, post_ids=None, aggregate: bool = False, drop_autapses: bool = False) -> pd.DataFrame:
         """Synapses from the local store (per synapse, or per (pre, post) pair with ``aggregate``)."""

@@ -39,3 +39,11 @@ class DataError(MicronsError):
 
 class IncompleteError(MicronsError):
     """Some parts of a download failed; the parts that succeeded were kept."""
+
+
+class BusyError(MicronsError):
+    """Another process holds the write lock of a data folder part, and did not let go in time."""
+
+
+class StorageError(MicronsError):
+    """The file system refused: permission denied, disk full, a file where a folder should be."""

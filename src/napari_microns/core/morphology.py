@@ -40,9 +40,10 @@ from typing import TYPE_CHECKING, Callable, Iterable
 import numpy as np
 
 from .errors import AuthError, DataError, IncompleteError, MicronsError, NotFoundError, ServiceError
-from .layout import Layout, atomic_path, atomic_write_json, read_json
+from .ids import parse_id, parse_ids
+from .layout import LOCK_NAME, Layout, atomic_path, atomic_write_json, read_json, write_lock
 from .morphology_precomputed import file_url, write_precomputed_layer
-from .session import TOKEN_HELP, RetryPolicy, call_with_retry
+from .session import TOKEN_HELP, RetryPolicy, call_with_retry, check_token_host, token_destination
 from .transform import nm_to_um
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -252,9 +253,11 @@ class MorphologyCache:
     def write(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
         meta = dict(meta, cache_format=CACHE_FORMAT, checksum=_digest(arrays))
         payload = dict(arrays, meta=np.frombuffer(json.dumps(meta, default=str).encode(), dtype=np.uint8))
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **payload)
+        # one writer per cache folder at a time (processes and threads); the file itself is atomic
+        with write_lock(path.parent / LOCK_NAME, f"the morphology cache {path.parent}"):
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, **payload)
 
     @staticmethod
     def read(path: Path) -> tuple[dict[str, np.ndarray], dict] | None:
@@ -367,16 +370,22 @@ def _merge_duplicate_vertices(verts: np.ndarray, faces: np.ndarray) -> tuple[np.
 # -- the fetcher ----------------------------------------------------------------
 
 
-def _as_root_id(value) -> int:
-    try:
-        rid = int(value)
-        if isinstance(value, float) and rid != value:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise DataError(f"root id {value!r} is not an integer") from None
-    if not 0 < rid < 2**64:
-        raise DataError(f"root id {value!r} is out of range (a MICrONS root id looks like 864691135xxxxxxxxx)")
-    return rid
+def check_workers(workers) -> None:
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise DataError(f"workers must be a whole number of at least 1, not {workers!r}")
+
+
+def check_mesh_options(lod, max_faces) -> None:
+    """``lod`` (None or >= 0) and ``max_faces`` (None or >= 1) as one-line errors, checked
+    before any id is fetched (not as one failure per id)."""
+    for name, value, low, text in (("max_faces", max_faces, 1, "a positive number of faces"),
+                                   ("lod", lod, 0, "0 (finest) or more")):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise DataError(f"{name} must be a whole number, {text}, not {value!r}")
+        if value < low:
+            raise DataError(f"{name} must be {text}, not {value}")
 
 
 Progress = Callable[[int, int], None]
@@ -453,8 +462,13 @@ class Morphology:
             from cloudvolume import CloudVolume
 
             kwargs = dict(use_https=True, progress=False, fill_missing=False)
-            if source.startswith("graphene://"):  # the dynamic segmentation: the user's CAVE token
-                kwargs["secrets"] = {"token": self._client(need_token_for=source).auth.token}
+            if token_destination(source) is not None:
+                # graphene:// (and middleauth+ URLs) carry the user's CAVE token: only to the
+                # datastack's own servers or hosts the user allows, never to one a data folder names
+                client = self._client(need_token_for=source)
+                check_token_host(source, client, policy=self.dataset.retry)
+                if source.startswith("graphene://"):
+                    kwargs["secrets"] = {"token": client.auth.token}
 
             def open_volume():
                 try:
@@ -517,7 +531,7 @@ class Morphology:
     # -- skeletons -------------------------------------------------------------
     def skeleton(self, root_id) -> NeuronSkeleton:
         """One skeleton, from the cache or the source (then cached)."""
-        root_id = _as_root_id(root_id)
+        root_id = parse_id(root_id)
         cached = self._cached_skeleton(root_id)
         if cached is not None:
             return cached
@@ -532,6 +546,7 @@ class Morphology:
         still fetched and cached, then :class:`IncompleteError` is raised with ``.results``
         (the successes) and ``.failures`` (``{root_id: MicronsError}``).
         """
+        check_workers(workers)
         ids = self._unique_ids(root_ids)
         done: dict[int, NeuronSkeleton] = {}
         missing = []
@@ -578,7 +593,7 @@ class Morphology:
     def store_skeleton(self, root_id, d) -> NeuronSkeleton:
         """Put a skeleton (the skeleton service's dict, e.g. a saved ``skeleton.json``) in the cache
         of the current skeleton source, and return it."""
-        root_id = _as_root_id(root_id)
+        root_id = parse_id(root_id)
         sk = d if isinstance(d, NeuronSkeleton) else skeleton_from_dict(root_id, d, self.sources.skeleton)
         arrays = dict(vertices_nm=sk.vertices_nm, vertices_um=sk.vertices_um, edges=sk.edges,
                       radius_nm=sk.radius_nm, compartment=sk.compartment)
@@ -678,11 +693,8 @@ class Morphology:
         ``max_faces`` faces (the finest when none has), or the coarsest without a budget.
         ``max_faces``: decimate to at most that many faces (:func:`decimate`).
         """
-        root_id = _as_root_id(root_id)
-        if max_faces is not None and int(max_faces) < 1:
-            raise DataError(f"max_faces must be a positive number of faces, not {max_faces}")
-        if lod is not None and int(lod) < 0:
-            raise DataError(f"lod must be 0 (finest) or more, not {lod}")
+        root_id = parse_id(root_id)
+        check_mesh_options(lod, max_faces)
         path = self.cache.mesh_path(root_id, self.sources.mesh, lod, max_faces)
         hit = self.cache.read(path)
         if hit is not None:
@@ -699,6 +711,8 @@ class Morphology:
     def meshes(self, root_ids: Iterable, lod: int | None = None, max_faces: int | None = None,
                workers: int = 4, progress: Progress | None = None) -> dict[int, NeuronMesh]:
         """``{root_id: NeuronMesh}``; concurrency, progress and failures as :meth:`skeletons`."""
+        check_mesh_options(lod, max_faces)  # once, up front: not a failure per id
+        check_workers(workers)
         ids = self._unique_ids(root_ids)
         counter = _Counter(len(ids), progress)
         done, failures = self._batch(ids, lambda r: self.mesh(r, lod=lod, max_faces=max_faces), workers, counter)
@@ -775,9 +789,7 @@ class Morphology:
     # -- batch helpers -----------------------------------------------------------
     @staticmethod
     def _unique_ids(root_ids) -> list[int]:
-        if isinstance(root_ids, (int, np.integer, str)):
-            root_ids = [root_ids]
-        return list(dict.fromkeys(_as_root_id(r) for r in root_ids))
+        return [int(r) for r in parse_ids(root_ids, "root id", unique=True)]
 
     def _batch(self, ids: list[int], fetch_one, workers: int, counter: "_Counter"):
         """Run ``fetch_one`` over ``ids`` in a bounded thread pool; collect results and failures."""

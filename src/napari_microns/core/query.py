@@ -31,6 +31,29 @@ from .transform import VOXEL_RESOLUTION_NM
 
 log = logging.getLogger(__name__)
 
+
+class PageJournal:
+    """Where :func:`query_all` keeps its progress so an interrupted download resumes by page.
+
+    This base keeps nothing (every run starts from the whole id range);
+    :class:`~.tables.TablePages` keeps the pages on disk.
+    """
+
+    def pending(self) -> list[tuple]:
+        """The id ranges still to fetch."""
+        return [(None, None)]
+
+    def done_pages(self) -> list[pd.DataFrame]:
+        """The pages an earlier run finished."""
+        return []
+
+    def page_done(self, id_range: tuple, df: pd.DataFrame, pending: list[tuple]) -> None:
+        """A page arrived uncapped; ``pending`` is what is left."""
+
+    def split(self, pending: list[tuple]) -> None:
+        """A capped range was split; ``pending`` is what is left."""
+
+
 SERVICE = "the CAVE materialization service"
 
 
@@ -97,18 +120,21 @@ def query_all(
     policy: RetryPolicy = DEFAULT_RETRY,
     on_page: Callable[[int], None] | None = None,
     what: str | None = None,
+    journal: PageJournal | None = None,
 ) -> pd.DataFrame:
     """Every row matching ``filters``, however many the server caps an answer at.
 
     ``limit`` asks the server for at most that many rows per answer (tests and
     polite clients use it); the server's own cap is detected either way.
     ``on_page(n_rows)`` is called after each page, for progress bars.
+    ``journal`` keeps the finished pages and the ranges left, so a rerun resumes.
     """
     what = what or f"table {table} (version {version})"
     if select_columns is not None and id_column not in select_columns:
         select_columns = [id_column, *select_columns]
-    pending: list[tuple[int | None, int | None]] = [(None, None)]
-    pages: list[pd.DataFrame] = []
+    journal = journal or PageJournal()
+    pending: list[tuple[int | None, int | None]] = journal.pending()
+    pages: list[pd.DataFrame] = journal.done_pages()
     n_queries = 0
     while pending:
         lo, hi = pending.pop()
@@ -119,6 +145,7 @@ def query_all(
         n_queries += 1
         if not capped:
             pages.append(df)
+            journal.page_done((lo, hi), df, pending)
             if on_page:
                 on_page(len(df))
             continue
@@ -126,6 +153,7 @@ def query_all(
         log.info("%s: answer for ids [%s, %s) capped at %d rows; splitting at %d", what, lo, hi, len(df), mid)
         pending.append((mid, hi))
         pending.append((lo, mid))
+        journal.split(pending)
 
     non_empty = [p for p in pages if len(p)]
     result = pd.concat(non_empty, ignore_index=True) if non_empty else (pages[0] if pages else pd.DataFrame())

@@ -41,7 +41,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import AuthError, DataError, IncompleteError, NotFoundError, ServiceError, VersionError
-from .layout import Layout, atomic_write_bytes, atomic_write_json, read_json
+from .ids import check_id_columns, id_column, parse_ids, what_of
+from .layout import (
+    LOCK_NAME,
+    Layout,
+    atomic_write_bytes,
+    atomic_write_json,
+    file_sha256,
+    read_json,
+    remove_stale_temporaries,
+    write_lock,
+)
 from .query import query_all, query_page
 from .session import DEFAULT_RETRY, RetryPolicy
 from .synapses_store import (
@@ -52,6 +62,7 @@ from .synapses_store import (
     SynapseStore,
     as_table,
     dedup_sorted,
+    empty_table,
     table_digest,
 )
 from .transform import VOXEL_RESOLUTION_NM, voxels_to_um
@@ -84,48 +95,14 @@ def downloads_dir(layout: Layout) -> Path:
 
 
 def normalize_ids(ids, side: str) -> np.ndarray | None:
-    """None (any neuron) or the sorted unique root ids; a clear error for anything else."""
+    """None (any neuron) or the sorted unique root ids (read by :mod:`core.ids`: a string is
+    one id or a text list of ids, never its characters); a one-line error for anything else."""
     if ids is None or (isinstance(ids, str) and ids.strip().lower() == "all"):
         return None
-    if isinstance(ids, (int, np.integer)):
-        ids = [ids]
-    try:
-        arr = pd.to_numeric(pd.Series(list(ids)), errors="raise")
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{side} ids must be integer root ids ({exc})") from None
-    if arr.isna().any() or not np.all(np.mod(arr.to_numpy(dtype=float), 1) == 0):
-        raise DataError(f"{side} ids must be integer root ids (got missing or fractional values)")
-    if arr.dtype.kind == "f" and (arr.abs() > 2**53).any():
-        raise DataError(f"{side} ids came as floating point numbers, which cannot hold 18-digit root ids "
-                        "exactly; pass integers (e.g. read the CSV with dtype={'pt_root_id': 'int64'})")
-    out = np.unique(arr.to_numpy().astype(np.int64))
+    out = parse_ids(ids, "root id", where=f"{side} ids", sort=True)
     if len(out) == 0:
         raise DataError(f"no {side} ids given; pass root ids, or None for any neuron")
-    if (out <= 0).any():
-        raise DataError(f"{side} ids must be positive root ids (got {int(out[out <= 0][0])})")
     return out
-
-
-def parse_ids_argument(text: str, option: str = "ids") -> np.ndarray | None:
-    """A command-line IDS value: ``all``, a comma list, or a file of ids (commas, spaces or
-    lines; ``#`` starts a comment). None means any neuron."""
-    text = str(text).strip()
-    if text.lower() == "all":
-        return None
-    path = Path(text).expanduser()
-    looks_like_ids = all(part.strip().isdigit() for part in text.split(",") if part.strip())
-    if not looks_like_ids:
-        if not path.is_file():
-            raise DataError(f"{option}: {text!r} is neither 'all', a comma list of root ids, nor a file of ids")
-        lines = [line.split("#", 1)[0] for line in path.read_text().splitlines()]
-        text = " ".join(lines)
-    tokens = [t for t in text.replace(",", " ").split() if t]
-    bad = [t for t in tokens if not t.isdigit()]
-    if bad:
-        raise DataError(f"{option}: {bad[0]!r} is not a root id (expected integers)")
-    if not tokens:
-        raise DataError(f"{option}: no root ids in {text!r}")
-    return np.unique(np.array([int(t) for t in tokens], dtype=np.int64))
 
 
 # -- the report ----------------------------------------------------------------
@@ -222,20 +199,6 @@ def plan(pre_ids, post_ids, *, aggregate: bool, chunk_size: int, table: str, ver
     }
 
 
-def _remove_stale_temporaries(folder: Path) -> None:
-    """Temporary files a killed process left behind (never renamed into place: not data)."""
-    for tmp in folder.glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class Manifest:
     """One download's folder: ``manifest.json`` plus a data file and a record per chunk."""
 
@@ -245,15 +208,23 @@ class Manifest:
 
     @classmethod
     def open(cls, layout: Layout, spec: dict) -> "Manifest":
+        """The download folder of ``spec`` (call it holding the folder's :func:`write_lock`).
+
+        ``manifest.json`` is derived from the request alone, so one that differs from it
+        (a flipped bit, a truncated write) is written again; the chunks keep their own checksums.
+        """
         folder = downloads_dir(layout) / spec["key"]
         path = folder / "manifest.json"
-        if path.exists():
+        try:
             stored = read_json(path)
-            if stored.get("chunks") != spec["chunks"] or stored.get("other_side_ids") != spec["other_side_ids"]:
-                raise DataError(f"{path} does not match its request; delete {folder} and rerun")
-        else:
+        except (FileNotFoundError, DataError):
+            stored = None
+        if stored != spec:
+            if stored is not None:
+                log.warning("%s did not match its request (damaged); writing it again", path)
             atomic_write_json(path, spec)
-        _remove_stale_temporaries(folder / "chunks")
+        if (folder / "chunks").exists():
+            remove_stale_temporaries(folder / "chunks")
         return cls(folder, spec)
 
     def data_path(self, index: int) -> Path:
@@ -276,7 +247,7 @@ class Manifest:
         path = self.data_path(index)
         if not path.exists():
             return False, True
-        if _sha256(path) != rec.get("sha256"):
+        if file_sha256(path) != rec.get("sha256"):
             log.warning("chunk %d of download %s: %s has the wrong checksum; fetching it again",
                         index, self.spec["key"], path)
             return False, True
@@ -403,10 +374,12 @@ def synapse_rows(raw: pd.DataFrame) -> pa.Table:
 
 
 def _int_column(raw: pd.DataFrame, col: str) -> np.ndarray:
-    try:
-        return raw[col].to_numpy(dtype=np.int64)
-    except (TypeError, ValueError):
-        raise DataError(f"column {col} must hold integer ids (found missing or non-numeric values)") from None
+    """An id column as int64: as it is when int64 already (the server's columns, synthetic
+    negative ids), else read exactly by :func:`core.ids.id_column` (never through float)."""
+    values = raw[col]
+    if values.dtype == np.int64:
+        return values.to_numpy()
+    return id_column(values, what=what_of(col), column=col, allow_zero=col == "id").values
 
 
 def aggregate_rows(raw: pd.DataFrame) -> pa.Table:
@@ -488,6 +461,16 @@ def download_synapses(
     started = time.monotonic()
     spec = plan(pre_ids, post_ids, aggregate=aggregate, chunk_size=chunk_size,
                 table=table, version=layout.version, datastack=datastack)
+    folder = downloads_dir(layout) / spec["key"]
+    with write_lock(folder / LOCK_NAME, f"the synapse download {folder}"):
+        return _download_locked(client, layout, spec, started, workers=workers, progress=progress, policy=policy,
+                                page_limit=page_limit, store=store or store_for(layout))
+
+
+def _download_locked(client, layout: Layout, spec: dict, started: float, *, workers: int, progress,
+                     policy: RetryPolicy, page_limit: int | None, store: SynapseStore) -> DownloadReport:
+    """The body of :func:`download_synapses`, holding the download folder's lock."""
+    aggregate = spec["aggregate"]
     manifest = Manifest.open(layout, spec)
     chunks = spec["chunks"]
     report = DownloadReport(key=spec["key"], folder=manifest.folder, aggregate=bool(aggregate),
@@ -561,7 +544,7 @@ def download_synapses(
                 raise
         if fatal is not None:
             # finished chunks are on disk; merge them so the work is not lost, then stop
-            _merge_download(manifest, sorted(done), store or store_for(layout), kept)
+            _merge_download(manifest, sorted(done), store, kept)
             raise fatal
 
     report.chunks_done = len(done)
@@ -575,7 +558,7 @@ def download_synapses(
         for i in sorted(failures)
     ]
     merge_started = time.monotonic()
-    _merge_download(manifest, sorted(done), store or store_for(layout), kept)
+    _merge_download(manifest, sorted(done), store, kept)
     report.merge_seconds = time.monotonic() - merge_started
     report.seconds = time.monotonic() - started
     atomic_write_json(manifest.folder / "report.json", report.as_dict())
@@ -592,36 +575,150 @@ def download_synapses(
     return report
 
 
+def download_source(manifest: "Manifest", done: list[int]) -> dict:
+    """The store's record of a merged download (what :func:`coverage` and the repair read)."""
+    spec = manifest.spec
+    return {
+        "key": f"download:{spec['key']}", "kind": "connections" if spec["aggregate"] else "synapses",
+        "origin": "download", "manifest": f"downloads/{spec['key']}",
+        "manifest_sha256": hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest(),
+        "chunk_side": spec["chunk_side"], "requested": spec["requested"],
+        "chunks_done": list(done), "chunks_total": len(spec["chunks"]),
+    }
+
+
 def _merge_download(manifest: Manifest, done: list[int], store: SynapseStore, kept: dict | None = None) -> None:
+    """Merge the finished chunks (in batches, holding the store's lock); the source record
+    goes in with the last batch, in the same commit."""
     kind = "connections" if manifest.spec["aggregate"] else "synapses"
     batch: list[pa.Table] = []
     n = 0
-    for i in done:
-        t = (kept or {}).get(i)
-        t = manifest.read_chunk(i) if t is None else t
-        batch.append(t)
-        n += t.num_rows
-        if n >= MERGE_BATCH_ROWS:
-            store.merge(pa.concat_tables(batch), kind)
-            batch, n = [], 0
-    if batch:
-        store.merge(pa.concat_tables(batch), kind)
-    spec = manifest.spec
-    store.add_source({
-        "key": f"download:{spec['key']}", "kind": kind, "origin": "download",
-        "manifest": str(manifest.folder.relative_to(store.root.parent)),
-        "chunk_side": spec["chunk_side"], "requested": spec["requested"],
-        "chunks_done": list(done), "chunks_total": len(spec["chunks"]),
-    })
+    with store.writing():
+        for i in done:
+            t = (kept or {}).get(i)
+            t = manifest.read_chunk(i) if t is None else t
+            batch.append(t)
+            n += t.num_rows
+            if n >= MERGE_BATCH_ROWS:
+                store.merge(pa.concat_tables(batch), kind)
+                batch, n = [], 0
+        store.merge(pa.concat_tables(batch) if batch else empty_table(kind), kind, source=download_source(manifest, done))
+
+
+# -- repair --------------------------------------------------------------------
+
+
+def _manifest_digest(spec: dict) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def _rows_from_downloads(layout: Layout, kind: str, sources: list[dict] | None) -> tuple[list[pa.Table], list[dict], list[str]]:
+    """The verified chunks of every download of ``kind``: ``(tables, source records, notes)``.
+
+    A chunk whose file is missing or corrupt loses its record, so rerunning that
+    download fetches it again; the store's record of the download no longer counts it.
+    """
+    tables, records, notes = [], [], []
+    if sources is None:  # the index is lost: every download folder on disk
+        folders = sorted(p.parent for p in downloads_dir(layout).glob("*/manifest.json"))
+        candidates = [(f, None) for f in folders]
+    else:
+        candidates = [(layout.synapses_dir / r["manifest"], r) for r in sources
+                      if r.get("origin") == "download" and r.get("kind") == kind]
+    for folder, record in candidates:
+        try:
+            spec = read_json(folder / "manifest.json")
+        except (FileNotFoundError, DataError):
+            notes.append(f"download {folder.name}: its manifest is missing or damaged; rerun that request")
+            continue
+        if (record and record.get("manifest_sha256") not in (None, _manifest_digest(spec))) or \
+                ("connections" if spec.get("aggregate") else "synapses") != kind:
+            if record:
+                notes.append(f"download {folder.name}: its manifest is damaged; rerun that request")
+            continue
+        manifest = Manifest(folder, spec)
+        wanted = record["chunks_done"] if record else range(len(spec["chunks"]))
+        done = []
+        for i in wanted:
+            ok, corrupt = manifest.is_done(i)
+            if ok:
+                tables.append(manifest.read_chunk(i))
+                done.append(i)
+            elif corrupt or record:
+                manifest.record_path(i).unlink(missing_ok=True)
+                notes.append(f"download {folder.name}: chunk {i} is damaged and will be fetched again by a rerun")
+        if done:
+            records.append(download_source(manifest, done))
+    return tables, records, notes
+
+
+def repair_store(layout: Layout, store: SynapseStore | None = None) -> dict:
+    """Check every store file against the index and rebuild what is damaged.
+
+    Every row is kept twice (by pre and by post): a kind with one intact side is
+    rebuilt from it and loses nothing. With both sides damaged (or the index lost), it is
+    rebuilt from the verified chunks of its downloads; damaged chunks are fetched again by
+    rerunning their download, and imports of that kind must be imported again (listed).
+    Returns ``{"checked", "damaged", "rebuilt", "lost_imports", "notes"}``.
+    """
+    store = store or store_for(layout)
+    result = {"checked": 0, "damaged": [], "rebuilt": {}, "lost_imports": [], "notes": []}
+    with store.writing():
+        try:
+            try:
+                doc = store.index()
+            except DataError as exc:  # the index itself: its copy, when whole, says the same
+                if not store.restore_index_copy():
+                    raise
+                result["notes"].append(f"{exc}: restored from its copy")
+                doc = store.index()
+            problems = store.verify()
+            result["checked"] = len(doc["files"])
+        except DataError as exc:
+            doc, problems = None, None
+            result["notes"].append(str(exc))
+        sources = None if doc is None else list(doc["sources"])
+        for kind in ("synapses", "connections"):
+            if doc is not None:
+                bad = {rel for rel in problems["missing"] + problems["corrupt"] if doc["files"][rel]["kind"] == kind}
+                if not bad:
+                    continue
+                result["damaged"] += sorted(bad)
+                good = [side for side in ("pre", "post") if not any(doc["files"][r]["side"] == side for r in bad)]
+                kept = [r for r in sources if r.get("kind") != kind]
+                if good:
+                    table = store.read_side(kind, good[0])
+                    store.rebuild(kind, table, kept + [r for r in sources if r.get("kind") == kind])
+                    result["rebuilt"][kind] = f"{table.num_rows} rows, from the by_{good[0]} copy (nothing lost)"
+                    sources = store.sources()
+                    continue
+            else:
+                kept = store.sources() if result["rebuilt"] else []
+            tables, records, notes = _rows_from_downloads(layout, kind, None if doc is None else sources)
+            lost = [r for r in (sources or []) if r.get("kind") == kind and r.get("origin") != "download"]
+            result["lost_imports"] += [r.get("origin", "?") for r in lost]
+            result["notes"] += notes
+            table = pa.concat_tables(tables) if tables else None
+            if doc is None and table is None:
+                continue
+            store.rebuild(kind, dedup_sorted(table, ("id",) if kind == "synapses" else (PRE, POST), PRE)
+                          if table is not None else None, kept + records)
+            sources = store.sources()
+            result["rebuilt"][kind] = f"{0 if table is None else table.num_rows} rows, from {len(records)} download(s)"
+        if doc is None and not result["rebuilt"]:
+            store.rebuild("synapses", None, [])
+            result["rebuilt"]["synapses"] = "0 rows (no downloads on disk)"
+    return result
 
 
 # -- import --------------------------------------------------------------------
 
 
 def read_synapse_source(path_or_frame) -> tuple[pd.DataFrame, str]:
-    """A frame from a DataFrame, a CSV/Parquet/Feather file, or a datacleaner folder."""
+    """A frame from a DataFrame, a CSV/Parquet/Feather file, or a datacleaner folder, its
+    root ids and synapse ids checked (:func:`check_synapse_ids`) file by file."""
     if isinstance(path_or_frame, pd.DataFrame):
-        return path_or_frame, "DataFrame"
+        return check_synapse_ids(path_or_frame, "DataFrame", use_index=True), "DataFrame"
     path = Path(path_or_frame).expanduser()
     if path.is_dir():
         files = sorted(path.glob("connections_table_*.csv"), key=_part_number)
@@ -641,14 +738,73 @@ def _part_number(path: Path):
 
 
 def _read_file(path: Path) -> pd.DataFrame:
+    """One file, its id columns read exactly (never through float) and checked."""
+    from .tables import frame_exact, read_csv_exact
+
+    if path.suffix not in (".parquet", ".feather"):
+        return check_synapse_ids(read_csv_exact(path), str(path), row_label="line", first_row=2)
     try:
         if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        if path.suffix == ".feather":
-            return pd.read_feather(path)
-        return pd.read_csv(path)
+            table = pq.read_table(path)
+        else:
+            from pyarrow import feather
+
+            table = feather.read_table(path)
+    except PermissionError as exc:
+        from .layout import storage_error
+
+        raise storage_error(exc, path, "reading") from None
     except Exception as exc:  # noqa: BLE001
         raise DataError(f"cannot read {path} ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+    return check_synapse_ids(frame_exact(table), str(path))
+
+
+def check_synapse_ids(df: pd.DataFrame, origin: str, *, row_label: str = "row", first_row: int = 1,
+                      use_index: bool = False) -> pd.DataFrame:
+    """``df`` with ``pre_pt_root_id``, ``post_pt_root_id`` and ``id`` as int64, or a one-line
+    :class:`DataError` naming ``origin``, the row and the column of the first bad value.
+
+    Refused (never dropped): blank, non-integer, 0, negative and out-of-range (> 2**63-1,
+    e.g. 2**64-1) root ids; blank, non-integer and negative synapse ids (negative ids are
+    the synthetic ids of rows imported without one).
+    """
+    out = check_id_columns(df, origin, columns=[c for c in (PRE, POST) if c in df.columns], allow_zero=False,
+                           blank="raise", row_label=row_label, first_row=first_row, use_index=use_index)
+    if "id" in df.columns:
+        try:
+            out = check_id_columns(out, origin, columns=["id"], allow_zero=True, blank="raise",
+                                   row_label=row_label, first_row=first_row, use_index=use_index)
+        except DataError as exc:
+            if "is negative" not in str(exc):
+                raise
+            raise DataError(f"{exc}; negative synapse ids are reserved for the synthetic ids of rows imported "
+                            "without one: drop the id column to import such rows (their ids are recomputed)") from None
+    return out
+
+
+def count_conflicts(table: pa.Table, key_cols) -> int:
+    """How many keys (synapse ids, or pre/post pairs) appear in rows that differ elsewhere.
+
+    Identical repeats (the same synapse in two files) are not conflicts. Only the rows
+    whose key repeats are compared, so a table without repeats costs one sort.
+    """
+    n = table.num_rows
+    if n < 2:
+        return 0
+    keys = [table.column(c).to_numpy() for c in key_cols]
+    order = np.lexsort(tuple(reversed(keys)))
+    same = np.ones(n - 1, dtype=bool)
+    for k in keys:
+        ks = k[order]
+        same &= ks[1:] == ks[:-1]
+    if not same.any():
+        return 0
+    repeated = np.zeros(n, dtype=bool)
+    repeated[order[1:][same]] = True
+    repeated[order[:-1][same]] = True
+    distinct = table.filter(pa.array(repeated)).to_pandas().drop_duplicates()  # identical repeats collapse
+    keys_of_distinct = distinct[list(key_cols)]
+    return int(keys_of_distinct[keys_of_distinct.duplicated()].drop_duplicates().shape[0])
 
 
 def synthetic_ids(df: pd.DataFrame) -> np.ndarray:
@@ -685,13 +841,7 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
     missing = [c for c in (PRE, POST, "size") if c not in df.columns]
     if missing:
         raise DataError(f"{origin}: missing column(s) {', '.join(missing)}; a synapse table needs pre_pt_root_id, post_pt_root_id and size")
-    for col in (PRE, POST):
-        values = pd.to_numeric(df[col], errors="coerce")
-        if values.isna().any():
-            raise DataError(f"{origin}: column {col} has missing or non-numeric root ids")
-        if values.dtype.kind == "f" and (values.abs() > 2**53).any():
-            raise DataError(f"{origin}: column {col} holds root ids as floating point numbers, which cannot "
-                            "hold 18 digits exactly; read it as int64")
+    # root ids and synapse ids were read as int64 and checked by read_synapse_source
     store = store or store_for(layout)
     has_positions = _voxel_positions(df.iloc[:0]) is not None
     if "n_synapses" in df.columns:
@@ -720,12 +870,15 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
         table = as_table(pd.DataFrame({PRE: df[PRE].astype(np.int64), POST: df[POST].astype(np.int64),
                                        "size": _int_sizes(df["size"])}), "connections")
     key_cols = ("id",) if kind == "synapses" else (PRE, POST)
+    conflicts = count_conflicts(table, key_cols)  # the same id with different rows: the last one is kept
+    if conflicts:
+        log.info("%s: %d %s had conflicting rows (different values for the same id); kept the last of each",
+                 origin, conflicts, "synapse ids" if kind == "synapses" else "pre/post pairs")
     deduped = dedup_sorted(table, key_cols, PRE)
-    store.merge(deduped, kind)
     content = table_digest(deduped)
-    store.add_source({"key": f"import:{content}", "kind": kind, "origin": origin, "rows": deduped.num_rows})
+    store.merge(deduped, kind, source={"key": f"import:{content}", "kind": kind, "origin": origin, "rows": deduped.num_rows})
     log.info("imported %d %s rows from %s", deduped.num_rows, kind, origin)
-    return {"kind": kind, "rows": deduped.num_rows, "origin": origin}
+    return {"kind": kind, "rows": deduped.num_rows, "origin": origin, "conflicting_ids": conflicts}
 
 
 # -- queries -------------------------------------------------------------------
@@ -805,6 +958,10 @@ def coverage(store: SynapseStore, pre_ids=None, post_ids=None) -> dict:
             manifest = read_json(store.root.parent / source["manifest"] / "manifest.json")
         except (FileNotFoundError, DataError):
             continue
+        wanted = source.get("manifest_sha256")
+        if wanted and hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest() != wanted:
+            log.warning("%s is damaged: its chunks are not counted as covered (rerun that download)", source["manifest"])
+            continue
         for i in source["chunks_done"]:
             complete[side].update(manifest["chunks"][i])
     out = {}
@@ -843,8 +1000,7 @@ def connectivity_matrix(
     df = synapses
     ids = None
     if root_ids is not None:
-        ids = normalize_ids(root_ids, "root") if not isinstance(root_ids, (list, tuple, np.ndarray, pd.Series, pd.Index)) \
-            else pd.unique(np.asarray(root_ids, dtype=np.int64))
+        ids = parse_ids(root_ids, "root id", where="root_ids", unique=True, allow_empty=False)
         df = df[df[PRE].isin(ids) & df[POST].isin(ids)]
     if value == "count":
         if "n_synapses" in df.columns:

@@ -2,13 +2,22 @@
 
 Layout under ``<datadir>/<version>/synapses/store/``::
 
-    format.json                          layout version and bucket count
-    synapses/by_pre/part-NN.parquet      per-synapse rows, bucket NN of the pre root id
-    synapses/by_post/part-NN.parquet     the same rows, bucketed and sorted by post root id
-    synapses/runs/by_pre/<digest>.parquet   small merges: one sorted run per side, until compacted
-    synapses/runs/by_post/<digest>.parquet
-    connections/...                      aggregated (pre, post) rows, same layout
-    sources.json                         what was merged in: downloads and imports
+    index.json                                  the store: its files with their SHA-256, its sources
+    synapses/by_pre/part-NN-<sha>.parquet       per-synapse rows, bucket NN of the pre root id
+    synapses/by_post/part-NN-<sha>.parquet      the same rows, bucketed and sorted by post root id
+    synapses/runs/by_pre/run-<sha>.parquet      small merges: one sorted run per side, until compacted
+    synapses/runs/by_post/run-<sha>.parquet
+    connections/...                             aggregated (pre, post) rows, same layout
+    .lock                                       the writers' inter-process lock
+
+``index.json`` is the store: a file not named there is not part of it, and a
+named file must have the recorded checksum. Data files are named by their
+content and never change, so a merge (holding the lock) writes new files, then
+replaces ``index.json`` in one atomic rename, then removes the files the new
+index no longer names. A reader sees the store before or after a merge, never
+half of one; a missing or corrupt file is an error that says to run
+``napari-microns synapses --repair`` (every row is kept twice, so one damaged
+side is rebuilt from the other; else from the downloads).
 
 Every row is kept twice, once per side, so a question about a neuron's
 outputs and one about its inputs both read a few kilobytes: the root id picks
@@ -31,6 +40,7 @@ import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -42,7 +52,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .errors import DataError
-from .layout import atomic_path, atomic_write_json, read_json
+from .layout import (
+    atomic_write_json,
+    LOCK_NAME,
+    file_sha256,
+    read_json,
+    remove_stale_temporaries,
+    write_content_named,
+    write_lock,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +94,15 @@ N_BUCKETS = 16
 #: merges smaller than this many rows become runs; larger ones (and too many runs) compact
 RUN_MAX_ROWS = 1_000_000
 MAX_RUNS = 8
-STORE_FORMAT = 1
+STORE_FORMAT = 2
+INDEX_NAME = "index.json"
+#: a second copy of the index, written after it: what the repair starts from when the index is damaged
+INDEX_COPY = "index.copy.json"
 MERGE_THREADS = min(4, os.cpu_count() or 1)
 ROW_GROUP_ROWS = 8192
 #: dictionary-encode only the root ids (they repeat): 4x faster writes than encoding every column
 WRITE_OPTIONS = dict(row_group_size=ROW_GROUP_ROWS, compression="zstd", write_statistics=True,
-                     use_dictionary=[PRE, POST])
+                     use_dictionary=[PRE, POST], write_page_checksum=True)
 _KINDS = {"synapses": (SYNAPSE_SCHEMA, ("id",)), "connections": (CONNECTION_SCHEMA, (PRE, POST))}
 _SIDES = {"pre": PRE, "post": POST}
 
@@ -137,7 +158,7 @@ def table_digest(table: pa.Table) -> str:
 
 @dataclass
 class _FileIndex:
-    """A bucket file's row-group key ranges, so a lookup opens only what it needs."""
+    """A verified store file's row-group key ranges, so a lookup opens only what it needs."""
 
     stamp: tuple
     file: pq.ParquetFile
@@ -145,111 +166,202 @@ class _FileIndex:
     maxs: np.ndarray
 
 
+class _Stale(Exception):
+    """A file named by the index read a moment ago was replaced by a newer merge."""
+
+
+REPAIR_HINT = "run `napari-microns synapses --repair` (or Dataset.repair_synapse_store())"
+
+
+def _index_checksum(doc: dict) -> str:
+    import hashlib
+    import json
+
+    body = {k: v for k, v in doc.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _empty_index(n_buckets: int = N_BUCKETS) -> dict:
+    return {"format": STORE_FORMAT, "buckets": n_buckets, "files": {}, "sources": []}
+
+
 class SynapseStore:
     """Read and merge the store in ``root`` (``<datadir>/<version>/synapses/store``)."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        self._index: dict[Path, _FileIndex] = {}
+        self._open: dict[Path, _FileIndex] = {}
         self._lock = threading.Lock()
+        self._doc: tuple | None = None  # (stamp of index.json, its content)
 
+    # -- the index --------------------------------------------------------------
     @property
-    def format_path(self) -> Path:
-        return self.root / "format.json"
+    def index_path(self) -> Path:
+        return self.root / INDEX_NAME
+
+    def index(self) -> dict:
+        """The store's index (cached until ``index.json`` changes); empty for a new store."""
+        path = self.index_path
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            if self._data_files():
+                raise DataError(f"the synapse store {self.root} has data files but no {INDEX_NAME} (written by an "
+                                f"older napari-microns, or damaged); {REPAIR_HINT}") from None
+            return _empty_index()
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        cached = self._doc
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        doc = self._read_index(path)
+        self._doc = (stamp, doc)
+        return doc
+
+    def _read_index(self, path: Path) -> dict:
+        try:
+            doc = read_json(path)
+        except DataError:
+            raise DataError(f"{path} is corrupt; {REPAIR_HINT}") from None
+        if not isinstance(doc, dict) or doc.get("checksum") != _index_checksum(doc):
+            if isinstance(doc, dict) and doc.get("format") not in (None, STORE_FORMAT):
+                raise DataError(f"{self.root} was written by another napari-microns version; {REPAIR_HINT}")
+            raise DataError(f"{path} is corrupt (its checksum does not match); {REPAIR_HINT}")
+        return doc
+
+    def _data_files(self) -> list[Path]:
+        return [p for kind in _KINDS for p in (self.root / kind).rglob("*.parquet")] if self.root.exists() else []
 
     @property
     def n_buckets(self) -> int:
-        """The bucket count the store was written with (format.json), for stores made by other versions."""
-        cached = getattr(self, "_n_buckets", None)
-        if cached is not None:
-            return cached
-        try:
-            fmt = read_json(self.format_path)
-        except FileNotFoundError:
-            if any(self.root.glob("*/by_*/part-*.parquet")):  # files without a format: not ours to guess
-                raise DataError(f"{self.root} has no format.json; delete it and merge again") from None
-            return N_BUCKETS
-        if fmt.get("format") != STORE_FORMAT or not isinstance(fmt.get("buckets"), int):
-            raise DataError(f"{self.root} was written by another napari-microns version; delete it and merge again")
-        self._n_buckets = fmt["buckets"]
-        return self._n_buckets
+        """The bucket count the store was written with."""
+        return int(self.index()["buckets"])
 
-    # -- paths ----------------------------------------------------------------
-    def part_path(self, kind: str, side: str, bucket: int) -> Path:
-        return self.root / kind / f"by_{side}" / f"part-{bucket:02d}.parquet"
+    def _files(self, kind: str, side: str, role: str, doc: dict | None = None) -> list[Path]:
+        return sorted(self.root / rel for rel, meta in (doc or self.index())["files"].items()
+                      if meta["kind"] == kind and meta["side"] == side and meta["role"] == role)
 
-    @property
-    def sources_path(self) -> Path:
-        return self.root / "sources.json"
+    def runs(self, kind: str, side: str = "pre", doc: dict | None = None) -> list[Path]:
+        return self._files(kind, side, "run", doc)
 
-    def run_path(self, kind: str, side: str, name: str) -> Path:
-        return self.root / kind / "runs" / f"by_{side}" / f"{name}.parquet"
+    def parts(self, kind: str, side: str = "pre", doc: dict | None = None) -> list[Path]:
+        return self._files(kind, side, "part", doc)
 
-    def runs(self, kind: str, side: str = "pre") -> list[Path]:
-        return sorted((self.root / kind / "runs" / f"by_{side}").glob("*.parquet"))
-
-    def parts(self, kind: str, side: str = "pre") -> list[Path]:
-        return sorted((self.root / kind / f"by_{side}").glob("part-*.parquet"))
+    def part_of(self, kind: str, side: str, bucket: int, doc: dict | None = None) -> Path | None:
+        for rel, meta in (doc or self.index())["files"].items():
+            if meta["kind"] == kind and meta["side"] == side and meta["role"] == "part" and meta["bucket"] == bucket:
+                return self.root / rel
+        return None
 
     def has(self, kind: str) -> bool:
-        return bool(self.parts(kind) or self.runs(kind))
+        return any(meta["kind"] == kind for meta in self.index()["files"].values())
 
     def sources(self) -> list[dict]:
-        try:
-            return read_json(self.sources_path)
-        except FileNotFoundError:
-            return []
+        return list(self.index()["sources"])
+
+    # -- writing ----------------------------------------------------------------
+    @contextmanager
+    def writing(self):
+        """Hold the store's write lock (reentrant); stale temporaries of dead writers are removed."""
+        with write_lock(self.root / LOCK_NAME, f"the synapse store {self.root}"):
+            for kind in _KINDS:
+                for side in _SIDES:
+                    for folder in (self.root / kind / f"by_{side}", self.root / kind / "runs" / f"by_{side}"):
+                        if folder.exists():
+                            remove_stale_temporaries(folder)
+            if not self.index_path.exists() and not self._data_files():
+                # a new store starts with an empty index, before any data file: from then on a
+                # data file without an index means a damaged store, never a first merge cut short
+                self._commit(_empty_index())
+            yield
+
+    def _commit(self, doc: dict) -> None:
+        """Replace the index (the commit point) and its copy, then remove the files it no longer names."""
+        doc = {**doc, "checksum": _index_checksum(doc)}
+        atomic_write_json(self.index_path, doc)
+        atomic_write_json(self.root / INDEX_COPY, doc)
+        self._doc = None
+        named = {self.root / rel for rel in doc["files"]}
+        for path in self._data_files():
+            if path not in named:
+                path.unlink(missing_ok=True)
+                with self._lock:
+                    self._open.pop(path, None)
+
+    def _working_index(self) -> dict:
+        doc = self.index()
+        return {**doc, "files": dict(doc["files"]), "sources": list(doc["sources"])}
+
+    def restore_index_copy(self) -> bool:
+        """Put the index's copy back in place when the index is damaged and the copy is whole
+        (holding the lock). Returns whether it did."""
+        with self.writing():
+            try:
+                doc = self._read_index(self.root / INDEX_COPY)
+            except (FileNotFoundError, DataError):
+                return False
+            atomic_write_json(self.index_path, doc)
+            self._doc = None
+            return True
 
     def add_source(self, record: dict) -> None:
         """Record a merged download or import (replacing an earlier record of the same key)."""
-        records = [r for r in self.sources() if r.get("key") != record["key"]]
-        records.append(record)
-        atomic_write_json(self.sources_path, records)
+        with self.writing():
+            doc = self._working_index()
+            doc["sources"] = [r for r in doc["sources"] if r.get("key") != record["key"]] + [record]
+            self._commit(doc)
 
-    # -- merging --------------------------------------------------------------
-    def merge(self, table: pa.Table, kind: str) -> None:
-        """Union ``table`` (store schema) into the store, deduplicated, both copies."""
+    def merge(self, table: pa.Table, kind: str, source: dict | None = None) -> None:
+        """Union ``table`` (store schema) into the store, deduplicated, both copies; one commit.
+
+        ``source``, when given, is recorded in the same commit (see :meth:`add_source`).
+        """
         schema, key_cols = _KINDS[kind]
         if table.schema != schema:
             table = table.select(schema.names).cast(schema)
-        if table.num_rows == 0:
-            return
-        for side in _SIDES:  # left by a killed merge; the store has one writer at a time
-            for folder in (self.root / kind / f"by_{side}", self.root / kind / "runs" / f"by_{side}"):
-                for tmp in folder.glob(".*.tmp"):
-                    tmp.unlink(missing_ok=True)
-        n_buckets = self.n_buckets
-        if not self.format_path.exists():
-            atomic_write_json(self.format_path, {"format": STORE_FORMAT, "buckets": n_buckets})
-        runs = self.runs(kind)
-        if table.num_rows < RUN_MAX_ROWS and len(runs) < MAX_RUNS:
-            self._write_run(table, kind, key_cols)
-            return
-        # compaction: the new rows and every run, into the bucket files; then the runs go
-        if runs:
-            table = pa.concat_tables([*(self._read_whole(p, kind) for p in runs), table])
-        self._merge_into_parts(table, kind, key_cols, n_buckets)
-        for side in _SIDES:
-            for path in self.runs(kind, side):
-                path.unlink(missing_ok=True)
-                with self._lock:
-                    self._index.pop(path, None)
+        with self.writing():
+            doc = self._working_index()
+            if table.num_rows:
+                runs = self.runs(kind)
+                if table.num_rows < RUN_MAX_ROWS and len(runs) < MAX_RUNS:
+                    self._write_run(doc, table, kind, key_cols)
+                else:
+                    # compaction: the new rows and every run, into the bucket files; then the runs go
+                    if runs:
+                        table = pa.concat_tables([*(self._read_whole(p, kind) for p in runs), table])
+                    self._merge_into_parts(doc, table, kind, key_cols)
+                    for side in _SIDES:
+                        for path in self.runs(kind, side):
+                            doc["files"].pop(self._rel(path), None)
+            if source is not None:
+                doc["sources"] = [r for r in doc["sources"] if r.get("key") != source["key"]] + [source]
+            self._commit(doc)
 
-    def _write_run(self, table: pa.Table, kind: str, key_cols) -> None:
+    def _rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def _write(self, doc: dict, table: pa.Table, kind: str, side: str, role: str, bucket: int | None = None) -> None:
+        folder = self.root / kind / (f"by_{side}" if role == "part" else f"runs/by_{side}")
+        stem = f"part-{bucket:02d}" if role == "part" else "run"
+        path, digest = write_content_named(folder, stem, ".parquet",
+                                           lambda tmp: pq.write_table(table, tmp, **WRITE_OPTIONS))
+        entry = {"kind": kind, "side": side, "role": role, "rows": table.num_rows, "sha256": digest}
+        if bucket is not None:
+            entry["bucket"] = int(bucket)
+        with self._lock:
+            doc["files"][self._rel(path)] = entry
+
+    def _write_run(self, doc: dict, table: pa.Table, kind: str, key_cols) -> None:
         """One sorted copy per side, named by content: writing the same rows again is a no-op."""
-        name = table_digest(dedup_sorted(table, key_cols, PRE))
-
         def write(side: str) -> None:
-            path = self.run_path(kind, side, name)
-            if not path.exists():
-                run = dedup_sorted(table, key_cols, _SIDES[side])
-                with atomic_path(path) as tmp:
-                    pq.write_table(run, tmp, **WRITE_OPTIONS)
+            self._write(doc, dedup_sorted(table, key_cols, _SIDES[side]), kind, side, "run")
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             list(pool.map(write, _SIDES))
 
-    def _merge_into_parts(self, table: pa.Table, kind: str, key_cols, n_buckets: int) -> None:
+    def _merge_into_parts(self, doc: dict, table: pa.Table, kind: str, key_cols) -> None:
+        n_buckets = int(doc["buckets"])
+        old = {(m["side"], m["bucket"]): self.root / rel for rel, m in doc["files"].items()
+               if m["kind"] == kind and m["role"] == "part"}
         jobs = []
         for side, col in _SIDES.items():
             buckets = bucket_of(table.column(col).to_numpy(), n_buckets)
@@ -257,55 +369,117 @@ class SynapseStore:
             cuts = np.searchsorted(buckets[order], np.arange(n_buckets + 1))
             for b in range(n_buckets):
                 if cuts[b] < cuts[b + 1]:
-                    jobs.append((self.part_path(kind, side, b), order[cuts[b]:cuts[b + 1]], col))
+                    jobs.append((side, b, order[cuts[b]:cuts[b + 1]], col))
+
+        def run(job) -> None:
+            side, b, rows, col = job
+            parts = [table.take(pa.array(rows))]
+            previous = old.get((side, b))
+            if previous is not None:
+                parts.insert(0, self._read_whole(previous, kind))
+                with self._lock:
+                    doc["files"].pop(self._rel(previous), None)
+            merged = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+            self._write(doc, dedup_sorted(merged, key_cols, col), kind, side, "part", b)
+
         # bucket files are independent, and Parquet encoding releases the GIL: write a few at once
         with ThreadPoolExecutor(max_workers=MERGE_THREADS) as pool:
-            list(pool.map(lambda job: self._merge_part(job[0], table.take(pa.array(job[1])), kind, job[2], key_cols), jobs))
+            list(pool.map(run, jobs))
 
-    def _merge_part(self, path: Path, new: pa.Table, kind: str, sort_col: str, key_cols) -> None:
-        parts = [new]
-        if path.exists():
-            parts.insert(0, self._read_whole(path, kind))
-        merged = pa.concat_tables(parts) if len(parts) > 1 else new
-        out = dedup_sorted(merged, key_cols, sort_col)
-        with atomic_path(path) as tmp:
-            pq.write_table(out, tmp, **WRITE_OPTIONS)
-        with self._lock:
-            self._index.pop(path, None)
+    def rebuild(self, kind: str, table: pa.Table | None, sources: list[dict]) -> None:
+        """Replace everything of ``kind`` by ``table`` (compacted into bucket files) and the
+        store's sources by ``sources``; used by the repair."""
+        schema, key_cols = _KINDS[kind]
+        with self.writing():
+            doc = self._working_index() if self.index_path.exists() else _empty_index()
+            doc["files"] = {rel: m for rel, m in doc["files"].items() if m["kind"] != kind}
+            if table is not None and table.num_rows:
+                if table.schema != schema:
+                    table = table.select(schema.names).cast(schema)
+                self._merge_into_parts(doc, table, kind, key_cols)
+            doc["sources"] = sources
+            self._commit(doc)
 
-    def _read_whole(self, path: Path, kind: str) -> pa.Table:
+    # -- verifying ----------------------------------------------------------------
+    def _meta(self, path: Path, doc: dict | None = None) -> dict:
+        meta = (doc or self.index())["files"].get(self._rel(path))
+        if meta is None:
+            raise _Stale(path)
+        return meta
+
+    def _check(self, path: Path, meta: dict) -> None:
+        """The file exists and has its recorded checksum; else a one-line error naming the repair."""
+        if not path.exists():
+            if self._rel(path) not in self._reload_files():
+                raise _Stale(path)
+            raise DataError(f"synapse store file {path} is missing; {REPAIR_HINT}")
+        if file_sha256(path) != meta["sha256"]:
+            raise DataError(f"synapse store file {path} is corrupt (its checksum does not match); {REPAIR_HINT}")
+
+    def _reload_files(self) -> dict:
+        self._doc = None
         try:
-            return pq.read_table(path, schema=_KINDS[kind][0])
+            return self.index()["files"]
+        except DataError:
+            return {}
+
+    def verify(self) -> dict[str, list[str]]:
+        """Check every file against the index: ``{"missing": [...], "corrupt": [...]}`` (relative paths)."""
+        bad: dict[str, list[str]] = {"missing": [], "corrupt": []}
+        for rel, meta in self.index()["files"].items():
+            path = self.root / rel
+            if not path.exists():
+                bad["missing"].append(rel)
+            elif file_sha256(path) != meta["sha256"]:
+                bad["corrupt"].append(rel)
+        return bad
+
+    def _read_whole(self, path: Path, kind: str, doc: dict | None = None) -> pa.Table:
+        self._check(path, self._meta(path, doc))
+        try:
+            return pq.read_table(path, schema=_KINDS[kind][0], page_checksum_verification=True)
         except Exception as exc:  # noqa: BLE001
-            raise DataError(f"synapse store file {path} is corrupt ({type(exc).__name__}); delete {self.root} and merge again") from None
+            raise DataError(f"synapse store file {path} is corrupt ({type(exc).__name__}); {REPAIR_HINT}") from None
 
     # -- reading --------------------------------------------------------------
-    def _file_index(self, path: Path) -> _FileIndex | None:
+    def _file_index(self, path: Path, doc: dict) -> _FileIndex:
+        meta = self._meta(path, doc)
         try:
             st = path.stat()
         except FileNotFoundError:
-            return None
+            self._check(path, meta)  # raises: stale or missing
+            raise
         stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
         with self._lock:
-            cached = self._index.get(path)
+            cached = self._open.get(path)
             if cached is not None and cached.stamp == stamp:
                 return cached
+        self._check(path, meta)  # once per file and process: files never change after they are named
         try:
-            pf = pq.ParquetFile(path, memory_map=True)
-            meta = pf.metadata
+            pf = pq.ParquetFile(path, memory_map=True, page_checksum_verification=True)
+            meta_pq = pf.metadata
             sort_col = PRE if path.parent.name == "by_pre" else POST
             col_idx = pf.schema_arrow.get_field_index(sort_col)
-            mins = np.empty(meta.num_row_groups, dtype=np.int64)
-            maxs = np.empty(meta.num_row_groups, dtype=np.int64)
-            for i in range(meta.num_row_groups):
-                stats = meta.row_group(i).column(col_idx).statistics
+            mins = np.empty(meta_pq.num_row_groups, dtype=np.int64)
+            maxs = np.empty(meta_pq.num_row_groups, dtype=np.int64)
+            for i in range(meta_pq.num_row_groups):
+                stats = meta_pq.row_group(i).column(col_idx).statistics
                 mins[i], maxs[i] = stats.min, stats.max
         except Exception as exc:  # noqa: BLE001
-            raise DataError(f"synapse store file {path} is corrupt ({type(exc).__name__}); delete {self.root} and merge again") from None
+            raise DataError(f"synapse store file {path} is corrupt ({type(exc).__name__}); {REPAIR_HINT}") from None
         entry = _FileIndex(stamp, pf, mins, maxs)
         with self._lock:
-            self._index[path] = entry
+            self._open[path] = entry
         return entry
+
+    def _retrying(self, read):
+        """Run ``read`` against the current index; if a merge replaced a file meanwhile, once more."""
+        for attempt in range(5):
+            try:
+                return read()
+            except _Stale:
+                self._doc = None
+        raise DataError(f"the synapse store {self.root} kept changing while it was read; try again")
 
     def lookup(self, kind: str, side: str, root_ids: Iterable[int]) -> pa.Table:
         """Every row of ``kind`` whose ``side`` (``pre``/``post``) root id is in ``root_ids``."""
@@ -313,27 +487,31 @@ class SynapseStore:
         ids = np.unique(np.asarray(list(root_ids) if not isinstance(root_ids, np.ndarray) else root_ids, dtype=np.int64))
         if len(ids) == 0:
             return empty_table(kind)
-        buckets = bucket_of(ids, self.n_buckets)
-        pieces = []
-        for b in np.unique(buckets):
-            piece = self._read_ids(self.part_path(kind, side, int(b)), col, ids[buckets == b])
-            if piece is not None:
-                pieces.append(piece)
-        runs = self.runs(kind, side)
-        for path in runs:
-            piece = self._read_ids(path, col, ids)
-            if piece is not None:
-                pieces.append(piece)
-        if not pieces:
-            return empty_table(kind)
-        table = pa.concat_tables(pieces).replace_schema_metadata(None)
-        return dedup_sorted(table, _KINDS[kind][1], col) if runs else table
 
-    def _read_ids(self, path: Path, col: str, wanted: np.ndarray) -> pa.Table | None:
+        def read() -> pa.Table:
+            doc = self.index()  # one snapshot: every file read below belongs to the same commit
+            buckets = bucket_of(ids, int(doc["buckets"]))
+            pieces = []
+            for b in np.unique(buckets):
+                path = self.part_of(kind, side, int(b), doc)
+                piece = self._read_ids(path, col, ids[buckets == b], doc) if path is not None else None
+                if piece is not None:
+                    pieces.append(piece)
+            runs = self.runs(kind, side, doc)
+            for path in runs:
+                piece = self._read_ids(path, col, ids, doc)
+                if piece is not None:
+                    pieces.append(piece)
+            if not pieces:
+                return empty_table(kind)
+            table = pa.concat_tables(pieces).replace_schema_metadata(None)
+            return dedup_sorted(table, _KINDS[kind][1], col) if runs else table
+
+        return self._retrying(read)
+
+    def _read_ids(self, path: Path, col: str, wanted: np.ndarray, doc: dict) -> pa.Table | None:
         """The rows of one sorted file whose ``col`` is in ``wanted``, reading only their row groups."""
-        entry = self._file_index(path)
-        if entry is None:
-            return None
+        entry = self._file_index(path, doc)
         # row groups are sorted by the key: the ones whose [min, max] holds a wanted id
         first = np.searchsorted(entry.maxs, wanted, side="left")
         last = np.searchsorted(entry.mins, wanted, side="right")
@@ -343,19 +521,29 @@ class SynapseStore:
         try:
             piece = entry.file.read_row_groups(groups)
         except Exception as exc:  # noqa: BLE001
-            raise DataError(f"synapse store file {path} is corrupt ({type(exc).__name__}); delete {self.root} and merge again") from None
+            raise DataError(f"synapse store file {path} is corrupt ({type(exc).__name__}); {REPAIR_HINT}") from None
         return piece.filter(pc.is_in(piece.column(col), value_set=pa.array(wanted)))
+
+    def read_side(self, kind: str, side: str = "pre") -> pa.Table:
+        """Every row of ``kind`` from one side's copy, deduplicated, sorted by that side's root id."""
+        def read() -> pa.Table:
+            doc = self.index()
+            runs = self.runs(kind, side, doc)
+            pieces = [self._read_whole(p, kind, doc) for p in [*self.parts(kind, side, doc), *runs]]
+            if not pieces:
+                return empty_table(kind)
+            table = pa.concat_tables(pieces).replace_schema_metadata(None)
+            return dedup_sorted(table, _KINDS[kind][1], _SIDES[side]) if runs else table
+
+        return self._retrying(read)
 
     def read_all(self, kind: str) -> pa.Table:
         """The whole of ``kind`` (the by-pre copy), sorted by pre root id within buckets."""
-        runs = self.runs(kind)
-        pieces = [self._read_whole(p, kind) for p in [*self.parts(kind), *runs]]
-        if not pieces:
-            return empty_table(kind)
-        table = pa.concat_tables(pieces).replace_schema_metadata(None)
-        return dedup_sorted(table, _KINDS[kind][1], PRE) if runs else table
+        return self.read_side(kind, "pre")
 
     def count(self, kind: str) -> int:
-        if self.runs(kind):
+        doc = self.index()
+        if self.runs(kind, doc=doc):
             return self.read_all(kind).num_rows
-        return sum(pq.ParquetFile(p).metadata.num_rows for p in self.parts(kind))
+        return sum(m["rows"] for m in doc["files"].values()
+                   if m["kind"] == kind and m["side"] == "pre" and m["role"] == "part")

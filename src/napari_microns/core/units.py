@@ -18,12 +18,23 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from .errors import DataError, MicronsError
+from .ids import is_id_column
 from .layers import assign_layers, compute_layers
-from .layout import Layout, atomic_write_json, atomic_write_parquet
+from .layout import (
+    Layout,
+    atomic_write_json,
+    atomic_write_parquet,
+    file_sha256,
+    read_json,
+    read_parquet,
+    write_lock,
+)
 from .tables import has_raw_table, read_raw_table
 from .transform import voxels_to_um
 from .versions import VersionTables
@@ -46,17 +57,76 @@ class UnitsResult:
     summary: dict = field(default_factory=dict)
 
     def write(self, layout: Layout) -> None:
-        atomic_write_parquet(self.units, layout.units_path)
-        atomic_write_parquet(self.layers, layout.layers_path)
-        atomic_write_json(layout.summary_path, self.summary)
+        """Write units, layers and summary, then ``checksums.json`` naming their SHA-256 (last:
+        a process killed before it leaves checksums that do not match, so readers refuse)."""
+        with write_lock(layout.lock_file("processed"), f"the processed tables of version {layout.version}"):
+            digests = {
+                layout.units_path.name: atomic_write_parquet(self.units, layout.units_path),
+                layout.layers_path.name: atomic_write_parquet(self.layers, layout.layers_path),
+            }
+            atomic_write_json(layout.summary_path, self.summary)
+            digests[layout.summary_path.name] = file_sha256(layout.summary_path)
+            atomic_write_json(layout.processed_dir / CHECKSUMS, digests)
 
 
-def _read(layout: Layout, table: str, columns: list[str], required: list[str] | None = None) -> pd.DataFrame:
+#: ``processed/checksums.json``: the SHA-256 of each processed file, written last
+CHECKSUMS = "checksums.json"
+
+
+def recorded_checksum(path: Path) -> tuple[str, str]:
+    """``(sha256, what to do)`` for ``path`` (a file in ``processed/``), from ``checksums.json``;
+    a one-line :class:`DataError` when there is none to trust."""
+    version_dir = path.parent.parent
+    fix = (f"run `napari-microns process --datadir {version_dir.parent} --version {version_dir.name}` "
+           "to rebuild it" if version_dir.name.isdigit() else "run `napari-microns process` to rebuild it")
+    try:
+        recorded = read_json(path.parent / CHECKSUMS)
+    except FileNotFoundError:
+        raise DataError(f"{path} has no checksums (written by an older napari-microns, or cut short); {fix}") from None
+    except DataError:
+        raise DataError(f"{path.parent / CHECKSUMS} is corrupt; {fix}") from None
+    if not isinstance(recorded, dict) or path.name not in recorded:
+        raise DataError(f"{path} is not named in {CHECKSUMS}; {fix}")
+    return recorded[path.name], fix
+
+
+def read_processed(path: Path) -> pd.DataFrame:
+    """A processed table (units or layers), verified against ``checksums.json``, from one read."""
+    sha256, fix = recorded_checksum(path)
+    try:
+        return read_parquet(path, sha256=sha256, what="processed file", fix=fix)
+    except MicronsError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"{path} is corrupt ({type(exc).__name__}); run `napari-microns process` again") from None
+
+
+def _read(layout: Layout, table: str, columns: list[str], required: list[str] | None = None,
+          summary: dict | None = None) -> pd.DataFrame:
+    """A raw table with its id columns as int64. Rows with a blank id (a cell left empty in a
+    datacleaner CSV) are removed and counted in ``summary["blank_ids"]``: no other row changes."""
     df = read_raw_table(layout, table, columns)
     missing = [c for c in (required or columns) if c not in df.columns]
     if missing:
         raise DataError(f"table {table} in {layout.raw_dir} lacks column(s) {', '.join(missing)}")
+    df, blanks = drop_blank_ids(df)
+    if blanks and summary is not None:
+        summary.setdefault("blank_ids", {})[table] = blanks
     return df
+
+
+def drop_blank_ids(df: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """``df`` without the rows whose id columns are blank (``<NA>``), those columns as int64;
+    and ``{"rows": removed, "columns": {column: blanks}}`` (empty when nothing was blank)."""
+    blank_cols = {c: df[c].isna().to_numpy() for c in df.columns if is_id_column(c) and df[c].dtype != np.int64}
+    blank_cols = {c: m for c, m in blank_cols.items() if m.any()}
+    if not blank_cols:
+        return df, {}
+    drop = np.logical_or.reduce(list(blank_cols.values()))
+    kept = df[~drop].copy()
+    for c in blank_cols:
+        kept[c] = kept[c].to_numpy(dtype=np.int64)
+    return kept.reset_index(drop=True), {"rows": int(drop.sum()), "columns": {c: int(m.sum()) for c, m in blank_cols.items()}}
 
 
 def _newest_per_key(df: pd.DataFrame, key: str) -> tuple[pd.DataFrame, int]:
@@ -73,10 +143,14 @@ def build_units(layout: Layout, tables: VersionTables, functional: str = "none",
     summary: dict = {"version": layout.version, "functional": functional, "layer_method": layer_method,
                      "tables": {}, "removed": {}, "collapsed_duplicate_rows": {}}
 
-    nucleus = _read(layout, tables["nucleus"], ["id", "pt_root_id", *POSITION, "volume"], ["id", "pt_root_id", *POSITION])
+    nucleus = _read(layout, tables["nucleus"], ["id", "pt_root_id", *POSITION, "volume"], ["id", "pt_root_id", *POSITION],
+                    summary)
     nucleus = nucleus.rename(columns={"id": "nucleus_id"})
-    summary["tables"][tables["nucleus"]] = len(nucleus)
-    summary["nuclei"] = len(nucleus)
+    blank_nuclei = summary.get("blank_ids", {}).get(tables["nucleus"], {}).get("rows", 0)
+    summary["tables"][tables["nucleus"]] = len(nucleus) + blank_nuclei
+    summary["nuclei"] = len(nucleus) + blank_nuclei
+    if blank_nuclei:  # a blank root id or nucleus id: that nucleus only, no other row changes
+        summary["removed"]["blank_id"] = blank_nuclei
     dup_nuclei = int(nucleus["nucleus_id"].duplicated().sum())
     if dup_nuclei:
         raise DataError(f"table {tables['nucleus']} lists {dup_nuclei} nucleus id(s) twice; download it again")
@@ -144,7 +218,7 @@ def build_units(layout: Layout, tables: VersionTables, functional: str = "none",
 
 def read_annotation(layout: Layout, table: str, key: str, columns: list[str], summary: dict) -> pd.DataFrame:
     """An annotation table with one row per ``key`` (the newest), counted in ``summary``."""
-    df = _read(layout, table, ["id", key, *columns], [key, *columns])
+    df = _read(layout, table, ["id", key, *columns], [key, *columns], summary)
     summary["tables"][table] = len(df)
     df, collapsed = _newest_per_key(df, key)
     summary["collapsed_duplicate_rows"][table] = collapsed
@@ -167,11 +241,11 @@ def add_functional(units: pd.DataFrame, layout: Layout, tables: VersionTables, m
         return units
     if mode == "match":
         table = tables["coreg"]
-        df = _read(layout, table, ["target_id", "pt_root_id", "session", "scan_idx", "unit_id"])
+        df = _read(layout, table, ["target_id", "pt_root_id", "session", "scan_idx", "unit_id"], summary=summary)
     else:
         table = tables["func_props"]
         wanted = ["target_id", "pt_root_id", "session", "scan_idx", "unit_id", "pref_ori", "pref_dir", "gOSI", "gDSI", "cc_abs"]
-        df = _read(layout, table, wanted, ["target_id", "pt_root_id", "cc_abs"])
+        df = _read(layout, table, wanted, ["target_id", "pt_root_id", "cc_abs"], summary)
         if mode == "best_only":
             df = df.sort_values("cc_abs", ascending=False, kind="stable").drop_duplicates("target_id", keep="first")
     summary["tables"][table] = len(df)
@@ -193,11 +267,17 @@ def format_summary(summary: dict) -> str:
         "no_brain_area": "no brain area",
         "root_id_0": "root id 0 (no segment)",
         "multi_soma": "multi-soma root ids",
+        "blank_id": "blank root id or nucleus id",
     }
     for key, label in labels.items():
         n = summary["removed"].get(key, 0)
+        if key == "blank_id" and not n:
+            continue
         extra = f" ({summary['multi_soma_root_ids']:,} root ids)" if key == "multi_soma" and n else ""
         lines.append(f"  removed {n:>7,}  {label}{extra}")
+    for table, blank in summary.get("blank_ids", {}).items():
+        cols = ", ".join(f"{c} ({n:,})" for c, n in blank["columns"].items())
+        lines.append(f"  blank ids in {table}: {cols}; those {blank['rows']:,} row(s) left out, no other row changed")
     for table, n in summary.get("collapsed_duplicate_rows", {}).items():
         if n:
             lines.append(f"  kept newest of repeated rows in {table}: {n:,} older row(s) ignored, no unit removed")

@@ -42,11 +42,34 @@ def supported_versions() -> list[int]:
     return sorted(int(v) for v in _registry()["versions"])
 
 
-def tables_for(version: int) -> VersionTables:
-    entry = _registry()["versions"].get(str(int(version)))
-    if entry is None:
+def parse_version(version) -> int:
+    """A materialization version as an ``int``: an int, a numpy int or a digit string.
+
+    Anything else (``"abc"``, ``1300.7``, ``1300.0``, ``True``) raises :class:`VersionError`
+    in one line; a float is never truncated. The CLI's ``--version`` goes through here too.
+    """
+    import numpy as np
+
+    value = version
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text[:1] in "+-" else text
+        if digits.isascii() and digits.isdigit():
+            value = int(text)  # a signed whole number; tables_for says whether it is supported
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise VersionError(
-            f"materialization version {version} is not supported; supported versions: "
+            f"materialization version {version!r} is not a whole number; supported versions: "
             + ", ".join(map(str, supported_versions()))
         )
-    return VersionTables(int(version), dict(entry["tables"]), dict(entry.get("corrections", {})))
+    return int(value)
+
+
+def tables_for(version: int) -> VersionTables:
+    number = parse_version(version)
+    entry = _registry()["versions"].get(str(number))
+    if entry is None:
+        raise VersionError(
+            f"materialization version {number} is not supported; supported versions: "
+            + ", ".join(map(str, supported_versions()))
+        )
+    return VersionTables(number, dict(entry["tables"]), dict(entry.get("corrections", {})))
