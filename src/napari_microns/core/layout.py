@@ -248,16 +248,6 @@ def atomic_write_parquet(df: pd.DataFrame, path: str | os.PathLike, **kwargs) ->
     return digest
 
 
-def atomic_write_table(table, path: str | os.PathLike, **kwargs) -> str:
-    """Write an Arrow table as Parquet with page checksums; returns the file's SHA-256."""
-    import pyarrow.parquet as pq
-
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, write_page_checksum=True, **kwargs)
-        digest = file_sha256(tmp)
-    return digest
-
-
 def read_json(path: str | os.PathLike) -> Any:
     try:
         return json.loads(Path(path).read_text())
@@ -282,15 +272,6 @@ def file_sha256(path: str | os.PathLike) -> str:
     except PermissionError as exc:
         raise storage_error(exc, path, "reading") from None
     return digest.hexdigest()
-
-
-def verify_file(path: str | os.PathLike, sha256: str | None, what: str, fix: str) -> None:
-    """Raise a one-line :class:`DataError` unless ``path`` exists and has checksum ``sha256``."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{what} {path} is missing; {fix}")
-    if sha256 is not None and file_sha256(path) != sha256:
-        raise DataError(f"{what} {path} is corrupt (its checksum does not match); {fix}")
 
 
 def read_parquet(path: str | os.PathLike, columns: list[str] | None = None, sha256: str | None = None,
