@@ -38,7 +38,7 @@ warnings.simplefilter("ignore")
 
 from napari_microns import Dataset  # noqa: E402
 from napari_microns.core.layout import Layout  # noqa: E402
-from napari_microns.core.sample import raw_tables, synthetic_units, write_raw_tables  # noqa: E402
+from napari_microns.sample.tables import raw_tables, synthetic_units, write_raw_tables  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))

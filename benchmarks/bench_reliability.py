@@ -37,7 +37,7 @@ sys.path.insert(0, {bench!r})
 import napari_microns
 from napari_microns import Dataset
 from napari_microns.core.layout import Layout
-from napari_microns.core.sample import write_raw_tables
+from napari_microns.sample.tables import write_raw_tables
 from bench_process import full_scale_tables
 from bench_synapses_query import generate
 

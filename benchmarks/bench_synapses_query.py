@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from napari_microns import Dataset
-from napari_microns.core.synapses_store import N_BUCKETS, POST, PRE, STORE_FORMAT
+from napari_microns.core.synapses import N_BUCKETS, POST, PRE, STORE_FORMAT
 
 ROOT_BASE = 864691135_000_000_000
 

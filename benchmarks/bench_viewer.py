@@ -15,7 +15,7 @@ Targets, on a 2-core machine with software OpenGL (Mesa llvmpipe under Xvfb):
   that frames are cheap: what remains is the plugin's own UI-thread work
   (inserting the layers the worker built).
 
-The units are a full-scale synthetic volume (``core.sample`` proportions and
+The units are a full-scale synthetic volume (``napari_microns.sample`` proportions and
 depths, 94,000 nuclei over the real volume's 1350 x 500 µm footprint,
 processed by ``Dataset.process``). The skeleton is
 the real basket cell ``../shared/realdata/neuron_864691135101289504/skeleton.json``
@@ -51,13 +51,15 @@ MESH_FACES = 100_000
 def build_folder(datadir: Path):
     """A processed 94k-unit folder with one neuron cached (skeleton, mesh) and its synapses stored."""
     from napari_microns import Dataset
-    from napari_microns.core import sample
+    from napari_microns.sample import tables as sample_tables
+    from napari_microns.sample.morphology import uv_sphere
     from napari_microns.core.morphology import write_precomputed_layer, write_sources
     from napari_microns.core.transform import um_to_voxels
 
     ds = Dataset(datadir, version=1300)
-    cells = sample.synthetic_units(N_UNITS, seed=7, x_range=sample.FULL_X_RANGE, z_range=sample.FULL_Z_RANGE)
-    sample.write_raw_tables(ds.layout, sample.raw_tables(cells))
+    cells = sample_tables.synthetic_units(N_UNITS, seed=7, x_range=sample_tables.FULL_X_RANGE,
+                                          z_range=sample_tables.FULL_Z_RANGE)
+    sample_tables.write_raw_tables(ds.layout, sample_tables.raw_tables(cells))
     units, _ = ds.process()
 
     if REAL_SKELETON.exists():
@@ -74,7 +76,7 @@ def build_folder(datadir: Path):
 
     # a 100k-face closed mesh around the soma (nm), served by a file:// precomputed layer
     n_lat = n_lon = int(np.sqrt(MESH_FACES / 2))
-    v, f = sample._uv_sphere(soma_nm, 15_000.0, n_lat=n_lat, n_lon=n_lon)
+    v, f = uv_sphere(soma_nm, 15_000.0, n_lat=n_lat, n_lon=n_lon)
     url = write_precomputed_layer(datadir / "layer", meshes={ROOT: (v, f)})
     write_sources(ds.layout, skeleton_source=url, mesh_source=url)
     ds = Dataset(datadir, version=1300)
@@ -101,7 +103,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
 
-    from napari_microns.figure import display_available
+    from napari_microns.display import display_available
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-viewer-"))
     try:
@@ -178,7 +180,7 @@ def run(ds, repeats: int) -> None:
     units = ds.units()
     layers_table = ds.layers()
     data = ld.units_layer_data(units)
-    planes = ld.layer_planes_data(layers_table, ld.units_extent(units))
+    planes = ld.cortical_layer_planes_data(layers_table, ld.units_extent(units))
     build = time.perf_counter() - t
     redraw = frame_cost()
     print(f"{'':<4}of which: read + build layer data {build * 1000:.0f} ms (no GL); "
@@ -245,7 +247,7 @@ def run(ds, repeats: int) -> None:
 
     # 4. UI stalls during a widget fetch (uncached first, then cached)
     widget = add_dock_widget(viewer)
-    widget.scene.dataset = ds
+    widget.scene.set_dataset(ds)
     # what fills the stalls: paints (napari drawing on the UI thread) and our insertions of
     # the layers the worker built
     paints, inserts = [], []
@@ -291,8 +293,8 @@ def run(ds, repeats: int) -> None:
         timer.timeout.connect(tick)
         timer.start()
         t = time.perf_counter()
-        widget.start_fetch([ROOT])
-        while widget.worker is not None:
+        widget.neurons_panel.start_fetch([ROOT])
+        while widget.neurons_panel.worker is not None:
             app.processEvents()
             time.sleep(0.001)
         draw()

@@ -26,13 +26,13 @@ def widget_screenshot(info, out: Path) -> None:
     viewer.window.resize(1700, 1150)
     _, widget = viewer.window.add_plugin_dock_widget("napari-microns", "MICrONS explorer")
     app = QApplication.instance()
-    widget.load(info.datadir, info.version)
-    while widget.load_worker is not None or widget.scene.features is None:
+    widget.data_panel.load(info.datadir, info.version)
+    while widget.data_panel.load_worker is not None or widget.scene.features is None:
         app.processEvents()
     roots = list(info.root_ids[:2])
-    widget.ids_edit.setPlainText("\n".join(map(str, roots)))
-    widget.start_fetch(roots)
-    while widget.worker is not None:
+    widget.scene.choose(roots)
+    widget.neurons_panel.start_fetch(roots)
+    while widget.neurons_panel.worker is not None:
         app.processEvents()
     widget.scene.dim_units()
     app.processEvents()
@@ -43,8 +43,8 @@ def widget_screenshot(info, out: Path) -> None:
 def main() -> None:
     warnings.simplefilter("ignore")
     from napari_microns import app
-    from napari_microns.core.sample import make_sample
-    from napari_microns.figure import display_available
+    from napari_microns.display import display_available
+    from napari_microns.sample import make_sample
 
     info = make_sample()
     with display_available():  # one X server for all three (Qt keeps its first connection)

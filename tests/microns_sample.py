@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from napari_microns.core.sample import SampleInfo, make_sample
+from napari_microns.sample import SampleInfo, make_sample
 
 
 def session_sample(tmp_path_factory) -> SampleInfo:

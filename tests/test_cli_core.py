@@ -10,16 +10,16 @@ import sys
 import pandas as pd
 import pytest
 from fake_cave import FakeCAVE
-from tables_factory import layered_cells, raw_tables, small_cells
 
 from napari_microns import cli
 from napari_microns.core import dataset as dataset_module
+from napari_microns.sample.tables import raw_tables, synthetic_units
 
 
-def test_process_prints_summary_and_writes_tables(tmp_path, capsys):
+def test_process_prints_summary_and_writes_tables(tmp_path, capsys, layered):
     raw = tmp_path / "1300" / "raw"
     raw.mkdir(parents=True)
-    for name, df in raw_tables(layered_cells()).items():
+    for name, df in layered.items():
         df.to_csv(raw / f"{name}.csv", index=False)  # microns_datacleaner's layout
     assert cli.main(["process", "--datadir", str(tmp_path), "--version", "1300"]) == 0
     out = capsys.readouterr().out
@@ -29,7 +29,7 @@ def test_process_prints_summary_and_writes_tables(tmp_path, capsys):
 
 
 def test_download_command_with_a_server(tmp_path, capsys, monkeypatch, fast_retry):
-    fake = FakeCAVE(raw_tables(small_cells(200)), versions=[1300])
+    fake = FakeCAVE(raw_tables(synthetic_units(200)), versions=[1300])
     client = fake.client(1300)
     monkeypatch.setattr(dataset_module, "make_client", lambda datastack, policy: client)
     monkeypatch.setattr(dataset_module, "DEFAULT_RETRY", fast_retry)
@@ -42,7 +42,7 @@ def test_download_command_with_a_server(tmp_path, capsys, monkeypatch, fast_retr
 
 
 def test_download_auth_failure_is_one_line(tmp_path, capsys, monkeypatch):
-    fake = FakeCAVE(raw_tables(small_cells(50)), versions=[1300])
+    fake = FakeCAVE(raw_tables(synthetic_units(50)), versions=[1300])
     fake.faults["nucleus_detection_v0"] += [401]
     client = fake.client(1300)
     monkeypatch.setattr(dataset_module, "make_client", lambda datastack, policy: client)

@@ -21,9 +21,9 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
-from tables_factory import raw_tables, small_cells
 
 from napari_microns import cli
+from napari_microns.sample.tables import raw_tables, synthetic_units
 
 PRE, POST = "pre_pt_root_id", "post_pt_root_id"
 ROOT = "864691135101289504"
@@ -188,7 +188,8 @@ def files(tmp_path_factory):
     paths.update(syn_uint64=root / "syn_uint64.parquet", syn_float_parquet=root / "syn_float_parquet.parquet",
                  syn_no_post=root / "syn_no_post.csv", syn_binary=root / "syn_binary.csv")
 
-    tables = raw_tables(small_cells(40))
+    # rows 0 and 1 in every table, root ids like minnie65's (864691135...)
+    tables = raw_tables(synthetic_units(40, proofread_share=0.2, root_id_base=864691135_000_000_000))
 
     def raw_folder(name, edit=None, fmt="csv"):
         folder = root / name / "1300" / "raw"
@@ -272,7 +273,7 @@ def test_ids_are_checked_before_any_work(files, tmp_path, capsys, monkeypatch):
 def processable(tmp_path):
     raw = tmp_path / "data" / "1300" / "raw"
     raw.mkdir(parents=True)
-    for name, df in raw_tables(small_cells(40)).items():
+    for name, df in raw_tables(synthetic_units(40)).items():
         df.to_csv(raw / f"{name}.csv", index=False)
     return tmp_path / "data"
 

@@ -29,7 +29,7 @@ WRITER = """
 import sys, time
 from pathlib import Path
 import pandas as pd
-import napari_microns.core.synapses_store as store_module
+import napari_microns.core.synapses.store as store_module
 from napari_microns import Dataset
 if sys.argv[4] == "compact":
     store_module.RUN_MAX_ROWS = 0  # every merge rewrites the bucket files
@@ -126,7 +126,7 @@ def test_a_reader_never_sees_half_a_merge(tmp_path):
     reader = subprocess.Popen([sys.executable, str(script), str(tmp_path / "data"), ",".join(map(str, watched)), "6"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(1.5)
-    import napari_microns.core.synapses_store as store_module
+    import napari_microns.core.synapses.store as store_module
 
     old = store_module.RUN_MAX_ROWS
     store_module.RUN_MAX_ROWS = 0
@@ -148,7 +148,7 @@ def test_a_reader_never_sees_half_a_merge(tmp_path):
 KILLED = """
 import sys, os
 import pandas as pd
-import napari_microns.core.synapses_store as store_module
+import napari_microns.core.synapses.store as store_module
 from napari_microns.core import layout
 from napari_microns import Dataset
 store_module.RUN_MAX_ROWS = 0

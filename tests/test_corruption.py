@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from fake_cave import SYNAPSE_TABLE, FakeCAVE, synapse_table
-from tables_factory import raw_tables, small_cells
 
 from napari_microns import Dataset
 from napari_microns.core.errors import MicronsError
 from napari_microns.core.morphology import write_precomputed_layer
 from napari_microns.core.tables import is_complete, write_raw_table
+from napari_microns.sample.tables import raw_tables, synthetic_units
 
 PRE, POST = "pre_pt_root_id", "post_pt_root_id"
 SYN = synapse_table(n_neurons=24, n_synapses=2500, seed=9)
@@ -44,7 +44,7 @@ def folder(tmp_path_factory, fast_retry_module) -> Path:
     root = tmp_path_factory.mktemp("corruption") / "data"
     layer = write_precomputed_layer(root.parent / "layer", skeletons={SKELETON_ROOT: _skeleton()})
     ds = Dataset(root, version=1300, skeleton_source=layer)
-    for name, df in raw_tables(small_cells(300)).items():
+    for name, df in raw_tables(synthetic_units(300)).items():
         write_raw_table(ds.layout, name, df, {"datastack": "minnie65_public"})
     ds.process()
     fake = FakeCAVE(tables={SYNAPSE_TABLE: SYN})
@@ -99,7 +99,7 @@ CASES = [(how, seed) for how, seed in (("flip", 1), ("flip", 2), ("delete", 0))]
 
 def test_every_damaged_file_is_detected_or_answered_right(folder, tmp_path, fast_retry_module):
     layer_url = Dataset(folder, version=1300).morphology  # noqa: F841 - the cache reads the layer below
-    from napari_microns.core.morphology_precomputed import file_url
+    from napari_microns.core.morphology import file_url
 
     layer = file_url(folder.parent / "layer")
     reference = answers(folder, layer)
@@ -131,7 +131,7 @@ def check_one(root: Path, rel: str, layer: str, reference: dict, reference_skele
             got = ds.process()
         except MicronsError:
             return "detected"  # and `download` fetches it again (is_complete is False)
-        return "detected" if not is_complete(ds.layout, table) else ("correct" if got[0].equals(reference["units"]) else "silently wrong")
+        return "detected" if not is_complete(ds.layout, table) else ("correct" if got.units.equals(reference["units"]) else "silently wrong")
     if rel.startswith("1300/morphology/"):
         sk = ds.skeleton(SKELETON_ROOT)  # a damaged cache file is fetched again from the layer
         return "fetched again" if np.array_equal(sk.vertices_um, reference_skeleton.vertices_um) else "silently wrong"
@@ -162,3 +162,50 @@ def same_process(ds: Dataset, reference: dict) -> bool:
     except MicronsError:
         return True
     return units.equals(reference["units"])
+
+
+def test_a_lookup_verifies_the_footer_and_the_row_groups_it_reads(tmp_path, monkeypatch):
+    """A lookup hashes only what it reads (the footer, the row groups holding the id), so a
+    flip there is an error naming the repair, and a flip elsewhere cannot change its answer."""
+    import pyarrow.parquet as pq
+
+    from napari_microns.core import layout
+    from napari_microns.core.synapses.reader import row_group_bytes
+
+    monkeypatch.setattr(layout, "BLOCK_BYTES", 4096)  # many blocks in a small file
+    rng = np.random.default_rng(4)
+    n = 60_000
+    post = rng.integers(1, 40, n) + 864691135000000000
+    syn = pd.DataFrame({"id": np.arange(1, n + 1), PRE: rng.integers(1, 400, n) + 864691136000000000, POST: post,
+                        "size": rng.integers(50, 5000, n)})
+    ds = Dataset(tmp_path / "d", version=1300)
+    ds.import_synapses(syn)
+    files = sorted((p for p in (tmp_path / "d/1300/synapses/store/synapses").rglob("*.parquet") if p.parent.name == "by_post"),
+                   key=lambda p: pq.ParquetFile(p).metadata.num_row_groups)
+    path = files[-1]
+    meta = pq.ParquetFile(path).metadata
+    assert meta.num_row_groups >= 3
+    stats = [meta.row_group(g).column(meta.schema.to_arrow_schema().get_field_index(POST)).statistics
+             for g in range(meta.num_row_groups)]
+    first, last = int(stats[0].min), int(stats[-1].max)
+    assert first != last
+    reference = {r: Dataset(tmp_path / "d", version=1300).synapses(post_ids=[r]) for r in (first, last)}
+
+    def flipped(where: int):
+        copy = tmp_path / f"copy-{where}"
+        shutil.copytree(tmp_path / "d", copy)
+        target = copy / path.relative_to(tmp_path / "d")
+        data = bytearray(target.read_bytes())
+        data[where] ^= 0x10
+        target.write_bytes(bytes(data))
+        return Dataset(copy, version=1300)
+
+    start, stop = row_group_bytes(meta, meta.num_row_groups - 1)  # the last row group: holds `last`, not `first`
+    assert start > 2 * 4096 + row_group_bytes(meta, 0)[1]
+    damaged = flipped((start + stop) // 2)
+    assert damaged.synapses(post_ids=[first]).equals(reference[first])  # read elsewhere: right answer
+    with pytest.raises(MicronsError, match="--repair"):
+        damaged.synapses(post_ids=[last])
+    footer = flipped(path.stat().st_size - 20)
+    with pytest.raises(MicronsError, match="--repair"):
+        footer.synapses(post_ids=[first])

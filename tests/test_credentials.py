@@ -31,7 +31,7 @@ from precomputed_fixtures import ROOT_IDS
 from napari_microns import Dataset
 from napari_microns.core.errors import AuthError, MicronsError
 from napari_microns.core.morphology import write_sources
-from napari_microns.core.session import TOKEN_HOSTS_ENV, check_token_host, token_destination
+from napari_microns.core.credentials import TOKEN_HOSTS_ENV, check_token_host, token_destination
 
 #: hexadecimal, as cloud-volume requires of a graphene token
 TOKEN = "0123456789abcdef0123456789abcdef"

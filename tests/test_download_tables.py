@@ -8,16 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from fake_cave import FakeCAVE
-from tables_factory import functional_tables, raw_tables, small_cells
 
 from napari_microns import AuthError, Dataset, NotFoundError, ServiceError, VersionError
 from napari_microns.core.tables import is_complete
 from napari_microns.core.transform import voxels_to_um
+from napari_microns.sample.tables import functional_tables, raw_tables, synthetic_units
 
 
 @pytest.fixture
 def server_tables():
-    tables = raw_tables(small_cells(400))
+    tables = raw_tables(synthetic_units(400))
     tables.update(functional_tables(tables["nucleus_detection_v0"]))
     return tables
 

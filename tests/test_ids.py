@@ -12,14 +12,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from tables_factory import ROOT_BASE, raw_tables, small_cells
 
 from napari_microns import Dataset
 from napari_microns.core.errors import DataError, VersionError
 from napari_microns.core.ids import MAX_ID, id_column, ids_argument, parse_id, parse_ids, read_ids_file
 from napari_microns.core.synapses import connectivity_matrix
 from napari_microns.core.units import format_summary
-from napari_microns.scene import parse_root_ids
+from napari_microns.sample.tables import ROOT_ID_BASE, raw_tables, synthetic_units
 
 PRE, POST = "pre_pt_root_id", "post_pt_root_id"
 ROOT = 864691135101289504
@@ -106,8 +105,8 @@ def test_a_string_is_one_id_or_a_text_list_never_its_characters():
     assert parse_ids([ROOT + 1, ROOT, ROOT + 1], unique=True).tolist() == [ROOT + 1, ROOT]
     assert parse_ids(pa.array([ROOT, MAX_ID])).tolist() == [ROOT, MAX_ID]
     assert parse_ids(np.array([MAX_ID], dtype=np.uint64)).dtype == np.int64
-    assert parse_root_ids(f"{ROOT} {ROOT},{ROOT + 1}") == [ROOT, ROOT + 1]
-    assert parse_root_ids("") == []
+    assert parse_ids(f"{ROOT} {ROOT},{ROOT + 1}", unique=True).tolist() == [ROOT, ROOT + 1]
+    assert parse_ids("", unique=True).tolist() == []
 
 
 @pytest.mark.parametrize("values, words", [
@@ -221,7 +220,7 @@ def test_morphology_options_are_refused_once_not_per_id(tmp_path):
 
 @pytest.fixture(scope="module")
 def raw():
-    return raw_tables(small_cells(120))
+    return raw_tables(synthetic_units(120))
 
 
 def write_csv_tables(folder, tables, edit=None):
@@ -313,9 +312,9 @@ def write_parquet_tables(folder, tables):
 
 
 @pytest.mark.parametrize("column_values, words", [
-    (lambda n: np.where(np.arange(n) == 4, 2**64 - 1, ROOT_BASE + np.arange(n)).astype(np.uint64),
+    (lambda n: np.where(np.arange(n) == 4, 2**64 - 1, ROOT_ID_BASE + np.arange(n)).astype(np.uint64),
      "row 5, column pt_root_id: root id 18446744073709551615 is out of range"),
-    (lambda n: (ROOT_BASE + np.arange(n)).astype(float), "row 1, column pt_root_id: root id 8.64691135e+17"),
+    (lambda n: (ROOT_ID_BASE + np.arange(n)).astype(float), "row 1, column pt_root_id: root id 8.64691135e+17"),
 ])
 def test_parquet_ids_out_of_int64_or_in_float_are_refused(tmp_path, raw, column_values, words):
     tables = dict(raw)

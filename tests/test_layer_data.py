@@ -86,7 +86,7 @@ def test_filters_combine(units):
     assert ld.filter_mask(feats).all()
     exc = ld.filter_mask(feats, classes=["excitatory_neuron"])
     assert set(feats["cell_type"][exc]) == {"23P", "4P"}
-    both = ld.filter_mask(feats, classes=["excitatory_neuron"], layers=["L4"], areas=["V1"])
+    both = ld.filter_mask(feats, classes=["excitatory_neuron"], cortical_layers=["L4"], areas=["V1"])
     expected = (units.classification_system == "excitatory_neuron") & (units.layer == "L4") & (units.brain_area == "V1")
     np.testing.assert_array_equal(both, expected.to_numpy())
     proof = ld.filter_mask(feats, proofread_only=True)
@@ -104,7 +104,7 @@ def test_legend_counts_only_shown_units(units):
 
 def test_layer_planes_sit_at_every_boundary_and_span_the_units(units, layers):
     extent = ld.units_extent(units, margin=5)
-    (verts, faces), kwargs, kind = ld.layer_planes_data(layers, extent)
+    (verts, faces), kwargs, kind = ld.cortical_layer_planes_data(layers, extent)
     assert kind == "surface"
     expected = [1.2, 71.0, 250.4, 360.0, 509.5, 828.3]
     assert kwargs["metadata"]["depths_um"] == expected
@@ -119,10 +119,10 @@ def test_layer_planes_sit_at_every_boundary_and_span_the_units(units, layers):
 
 def test_layer_outlines_and_labels(units, layers):
     extent = ld.units_extent(units)
-    vectors, kwargs, kind = ld.layer_outlines_data(layers, extent)
+    vectors, kwargs, kind = ld.cortical_layer_outlines_data(layers, extent)
     assert kind == "vectors" and vectors.shape == (4 * 6, 2, 3)
     np.testing.assert_allclose(vectors[:, 1, 1], 0)  # each outline edge stays at its depth
-    data, kwargs, kind = ld.layer_labels_data(layers, extent)
+    data, kwargs, kind = ld.cortical_layer_labels_data(layers, extent)
     assert kwargs["features"]["layer"].tolist() == ["L1", "L2/3", "L4", "L5", "L6"]
     np.testing.assert_allclose(data[:, 1], (layers.y_start + layers.y_end) / 2)
 
@@ -176,7 +176,7 @@ def test_layer_builders_and_core_import_neither_napari_nor_qt():
     import subprocess
     import sys
 
-    code = ("import sys, napari_microns.layer_data, napari_microns.core.palettes, napari_microns.core.sample; "
+    code = ("import sys, napari_microns.layer_data, napari_microns.core.palettes, napari_microns.sample; "
             "bad = [m for m in sys.modules if m == 'napari' or m.startswith(('napari.', 'PyQt', 'qtpy', 'vispy'))]; "
             "print(bad); sys.exit(bool(bad))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

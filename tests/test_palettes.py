@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from napari_microns.core import palettes
-from napari_microns.core.sample import CELL_TYPES
+from napari_microns.sample.tables import CELL_TYPES
 
 
 def _hls(rgba):

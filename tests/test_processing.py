@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tables_factory import ROOT_BASE, functional_tables, layered_cells, raw_tables, small_cells
 
 from napari_microns import DataError, Dataset
 from napari_microns.core.layers import assign_layers, compute_layers
 from napari_microns.core.transform import voxels_to_um
+from napari_microns.sample.tables import ROOT_ID_BASE, functional_tables, raw_tables, synthetic_units
 
 
 def write_raw(tmp_path, tables, version=1300, fmt="parquet"):
@@ -21,11 +21,6 @@ def write_raw(tmp_path, tables, version=1300, fmt="parquet"):
         else:
             df.to_parquet(raw / f"{name}.parquet", index=False)
     return Dataset(tmp_path, version=version)
-
-
-@pytest.fixture(scope="module")
-def layered():
-    return raw_tables(layered_cells())
 
 
 def test_datacleaner_layers_on_a_known_fixture(tmp_path, layered):
@@ -71,7 +66,9 @@ def test_assign_layers_edges():
 
 
 def test_units_columns_and_frame(tmp_path):
-    tables = raw_tables(small_cells(300))
+    cells = synthetic_units(300)
+    cells["strategy_axon"] = np.where(cells["strategy_dendrite"] != "none", "axon_fully_extended", "none")
+    tables = raw_tables(cells)
     ds = write_raw(tmp_path, tables)
     units, _ = ds.process()
     for col in ["nucleus_id", "pt_root_id", "pt_position_x", "pt_position_y", "pt_position_z",
@@ -89,7 +86,7 @@ def test_units_columns_and_frame(tmp_path):
 
 
 def test_removals_are_counted_and_repeated_annotations_keep_the_neuron(tmp_path):
-    tables = raw_tables(small_cells(300))
+    tables = raw_tables(synthetic_units(300))
     nucleus, celltype = tables["nucleus_detection_v0"], tables["aibs_metamodel_celltypes_v661"]
     proof = tables["proofreading_status_and_strategy"]
     # a nucleus classified twice (newest row wins), a root id proofread twice
@@ -117,7 +114,7 @@ def test_removals_are_counted_and_repeated_annotations_keep_the_neuron(tmp_path)
 
 
 def test_functional_modes(tmp_path):
-    tables = raw_tables(small_cells(300))
+    tables = raw_tables(synthetic_units(300))
     func = functional_tables(tables["nucleus_detection_v0"])
     tables.update(func)
     ds = write_raw(tmp_path, tables)
@@ -133,7 +130,7 @@ def test_functional_modes(tmp_path):
 
     all_units, all_layers = ds.process(functional="all")
     assert len(all_units) == 300 + props["target_id"].duplicated().sum()
-    none_layers = ds.process(functional="none")[1]
+    none_layers = ds.process(functional="none").layers
     pd.testing.assert_frame_equal(all_layers, none_layers)  # layers count each unit once
 
     match, _ = ds.process(functional="match")
@@ -144,7 +141,7 @@ def test_functional_modes(tmp_path):
 
 
 def test_v1718_corrections_override_cell_types(tmp_path):
-    tables = raw_tables(small_cells(300))
+    tables = raw_tables(synthetic_units(300))
     target = tables["aibs_metamodel_celltypes_v661"]["target_id"].iloc[:5]
     tables["aibs_metamodel_celltypes_v661_corrections"] = pd.DataFrame({
         "id": range(1, 6), "valid": True, "target_id": target,
@@ -166,7 +163,7 @@ def test_datacleaner_csv_layout_is_read_offline(tmp_path, layered):
 
 
 def test_missing_table_is_a_one_line_error(tmp_path):
-    tables = raw_tables(small_cells(50))
+    tables = raw_tables(synthetic_units(50))
     del tables["nucleus_functional_area_assignment"]
     ds = write_raw(tmp_path, tables)
     with pytest.raises(DataError) as err:
@@ -175,7 +172,7 @@ def test_missing_table_is_a_one_line_error(tmp_path):
 
 
 def test_corrupt_raw_table_is_a_one_line_error(tmp_path):
-    ds = write_raw(tmp_path, raw_tables(small_cells(50)))
+    ds = write_raw(tmp_path, raw_tables(synthetic_units(50)))
     ds.layout.raw_table("nucleus_detection_v0").write_bytes(b"PAR1 not really")
     with pytest.raises(DataError, match="corrupt"):
         ds.process()
@@ -187,6 +184,6 @@ def test_units_before_process_says_what_to_run(tmp_path):
 
 
 def test_root_ids_are_int64(tmp_path):
-    ds = write_raw(tmp_path, raw_tables(small_cells(50)))
+    ds = write_raw(tmp_path, raw_tables(synthetic_units(50)))
     units, _ = ds.process()
-    assert units["pt_root_id"].dtype == np.int64 and units["pt_root_id"].min() > ROOT_BASE - 1
+    assert units["pt_root_id"].dtype == np.int64 and units["pt_root_id"].min() > ROOT_ID_BASE - 1

@@ -77,3 +77,19 @@ def test_viewer_open_uses_the_reader(make_napari_viewer, info):
     viewer.open(str(info.layout.root), plugin="napari-microns")
     assert "units" in viewer.layers and "cortical layers" in viewer.layers
     assert len(viewer.layers["units"].data) == len(pd.read_parquet(info.layout.units_path))
+
+
+def test_a_folder_without_a_layers_table_shows_units_without_planes(info, tmp_path):
+    """The one rule (core.units.load_processed): no layers.parquet, no planes; the units still verified."""
+    import shutil
+
+    from napari_microns.core.units import CHECKSUMS, load_processed
+
+    processed = tmp_path / str(info.version) / "processed"
+    processed.mkdir(parents=True)
+    for name in ("units.parquet", CHECKSUMS):
+        shutil.copy(info.layout.processed_dir / name, processed / name)
+    tables = load_processed(processed / "units.parquet")
+    assert tables.cortical_layers is None and len(tables.units) == len(pd.read_parquet(info.layout.units_path))
+    layers = _reader.read_microns(str(processed.parent))
+    assert [kw["name"] for _, kw, _ in layers] == ["units"]

@@ -49,7 +49,7 @@ def near(image: np.ndarray, rgb, tol: float = 40.0) -> int:
 
 
 def test_units_render_in_their_cell_type_colours(scene):
-    from napari_microns.figure import set_camera
+    from napari_microns.camera import set_camera
 
     set_camera(scene.viewer, "front")
     for name in ("cortical layers", "layer boundaries", "layer labels"):
@@ -67,7 +67,7 @@ def test_units_render_in_their_cell_type_colours(scene):
 
 
 def test_switching_colour_by_is_drawn(scene):
-    from napari_microns.figure import set_camera
+    from napari_microns.camera import set_camera
 
     set_camera(scene.viewer, "front")
     for name in ("cortical layers", "layer boundaries", "layer labels"):
@@ -81,7 +81,7 @@ def test_switching_colour_by_is_drawn(scene):
 
 
 def test_layer_planes_are_drawn_at_the_layer_table_depths(scene, info):
-    from napari_microns.figure import camera_of, set_camera
+    from napari_microns.camera import camera_of, set_camera
 
     viewer = scene.viewer
     set_camera(viewer, "front")
@@ -145,11 +145,11 @@ def test_demo_screenshot_shows_units_planes_and_neurons(info, tmp_path, qapp):
     for cell_type in ("23P", "4P"):
         assert near(canvas, palettes.CELL_TYPE[cell_type], tol=60) > 100  # dimmed units
     assert near(canvas, palettes.SYNAPSE_DIRECTION["input"], tol=60) > 30  # neurons' synapses
-    assert near(canvas, palettes.LAYER_OUTLINE, tol=40) > 200  # plane outlines
+    assert near(canvas, palettes.CORTICAL_LAYER_OUTLINE, tol=40) > 200  # plane outlines
 
 
 def test_camera_presets_keep_the_pia_up(scene):
-    from napari_microns.figure import CAMERA_PRESETS, camera_of, set_camera
+    from napari_microns.camera import CAMERA_PRESETS, camera_of, set_camera
 
     camera = camera_of(scene.viewer)
     for preset, (view, up) in CAMERA_PRESETS.items():
@@ -209,8 +209,9 @@ app._viewer = lambda show=True: made.append(_viewer(show=show)) or made[-1]
 app.view(sys.argv[1], int(sys.argv[2]), root_ids=[int(sys.argv[3])], color_by="layer")
 viewer = made[0]
 widget = viewer.window._dock_widgets["MICrONS explorer (napari-microns)"].widget()
-print(json.dumps({"layers": [lyr.name for lyr in viewer.layers], "ids": widget.root_ids(),
-                  "color_by": widget.color_combo.currentText(), "status": widget.status_label.text()}))
+print(json.dumps({"layers": [lyr.name for lyr in viewer.layers], "ids": widget.neurons_panel.root_ids(),
+                  "color_by": widget.units_panel.color_combo.currentText(),
+                  "status": widget.data_panel.status_label.text()}))
 viewer.close()
 """
 
@@ -233,21 +234,22 @@ def test_view_opens_the_folder_with_the_dock_widget(info):
 
 @pytest.fixture
 def dock(make_napari_viewer, qtbot, info):
-    """The dock widget on the sample, units hidden so that software-GL frames stay cheap."""
+    """The dock widget's Figure panel on the sample, units hidden so that software-GL frames stay cheap."""
     viewer = make_napari_viewer(show=True)
     viewer.window.resize(1300, 1000)
     _, widget = viewer.window.add_plugin_dock_widget("napari-microns", "MICrONS explorer")
-    widget.load(info.datadir, info.version)
-    qtbot.waitUntil(lambda: widget.scene.features is not None and widget.load_worker is None, timeout=30_000)
-    yield widget
-    if widget.movie is not None:
-        widget.stop_movie()
+    widget.data_panel.load(info.datadir, info.version)
+    qtbot.waitUntil(lambda: widget.scene.features is not None and widget.data_panel.load_worker is None,
+                    timeout=30_000)
+    yield widget.figure_panel
+    if widget.figure_panel.movie is not None:
+        widget.figure_panel.stop_movie()
 
 
 def test_widget_camera_presets_and_saved_figure(dock, tmp_path):
     from qtpy.QtGui import QImage
 
-    from napari_microns.figure import CAMERA_PRESETS, camera_of
+    from napari_microns.camera import CAMERA_PRESETS, camera_of
 
     dock.camera_combo.setCurrentIndex(dock.camera_combo.findData("side"))
     dock.camera_combo.activated.emit(dock.camera_combo.currentIndex())  # as a user's choice does

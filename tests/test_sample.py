@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 
 from microns_sample import session_sample
-from napari_microns import Dataset
-from napari_microns.core import sample
+from napari_microns import Dataset, sample, tables_for
 from napari_microns.core.tables import is_complete
+from napari_microns.layer_data import DISPLAY_MAX_FACES
+from napari_microns.sample import morphology as sample_morphology
+from napari_microns.sample import tables as sample_tables
 
 
 @pytest.fixture(scope="module")
@@ -25,27 +27,28 @@ def ds(info):
 
 
 def test_generator_is_deterministic_and_seeded():
-    a, b = sample.synthetic_units(3000, seed=1), sample.synthetic_units(3000, seed=1)
+    a, b = sample_tables.synthetic_units(3000, seed=1), sample_tables.synthetic_units(3000, seed=1)
     pd.testing.assert_frame_equal(a, b)
-    assert not sample.synthetic_units(3000, seed=2)["y"].equals(a["y"])
+    assert not sample_tables.synthetic_units(3000, seed=2)["y"].equals(a["y"])
 
 
 def test_cell_type_proportions_follow_the_table():
-    cells = sample.synthetic_units(20_000)
+    cells = sample_tables.synthetic_units(20_000)
     share = cells["cell_type"].value_counts(normalize=True)
-    total = sum(v[1] for v in sample.CELL_TYPES.values())
-    for cell_type, (_, wanted, _) in sample.CELL_TYPES.items():
+    total = sum(v[1] for v in sample_tables.CELL_TYPES.values())
+    for cell_type, (_, wanted, _) in sample_tables.CELL_TYPES.items():
         assert share[cell_type] == pytest.approx(wanted / total, abs=0.002), cell_type
     assert cells["nucleus_id"].is_unique and cells["pt_root_id"].is_unique
-    assert (cells["pt_root_id"] >= sample.ROOT_ID_BASE).all()  # never a real minnie65 id
+    assert (cells["pt_root_id"] >= sample_tables.ROOT_ID_BASE).all()  # never a real minnie65 id
 
 
 def test_raw_tables_are_written_as_a_download_and_marked_synthetic(info):
     layout = info.layout
-    for table in (sample.NUCLEUS_TABLE, sample.CELLTYPE_TABLE, sample.AREA_TABLE, sample.PROOF_TABLE):
+    names = tables_for(info.version)
+    for table in (names["nucleus"], names["celltype"], names["brain_areas"], names["proofreading"]):
         assert is_complete(layout, table), table
         assert json.loads(layout.raw_sidecar(table).read_text())["synthetic"] is True
-    nucleus = pd.read_parquet(layout.raw_table(sample.NUCLEUS_TABLE))
+    nucleus = pd.read_parquet(layout.raw_table(names["nucleus"]))
     assert {"id", "pt_root_id", "pt_position_x", "pt_position_y", "pt_position_z"} <= set(nucleus.columns)
     marker = json.loads((layout.root / sample.MARKER_FILE).read_text())
     assert marker["synthetic"] and "not MICrONS data" in marker["description"]
@@ -55,13 +58,13 @@ def test_processing_finds_the_layers_in_their_bands(ds):
     layers = ds.layers()
     assert layers["layer"].tolist() == ["L1", "L2/3", "L4", "L5", "L6"]
     for row in layers.itertuples():
-        lo, hi = sample.LAYER_BANDS[row.layer]
+        lo, hi = sample_tables.LAYER_BANDS[row.layer]
         assert row.y_start == pytest.approx(lo, abs=12) and row.y_end == pytest.approx(hi, abs=12), row
 
 
 def test_units_positions_survive_the_voxel_round_trip(ds, info):
     units = ds.units().set_index("nucleus_id")
-    cells = sample.synthetic_units(30_000, seed=0).set_index("nucleus_id")
+    cells = sample_tables.synthetic_units(30_000, seed=0).set_index("nucleus_id")
     common = units.index.intersection(cells.index)
     assert len(common) == len(cells)  # nothing dropped by the merge
     got = units.loc[common, ["pt_position_x", "pt_position_y", "pt_position_z"]].to_numpy()
@@ -79,7 +82,7 @@ def test_second_call_reuses_the_sample(info, tmp_path_factory):
 
 def test_showcase_neurons_have_tree_skeletons_at_their_somata(ds, info):
     units = ds.units().set_index("pt_root_id")
-    assert len(info.root_ids) == len(sample.SHOWCASE)
+    assert len(info.root_ids) == len(sample_morphology.SHOWCASE)
     for root in info.root_ids:
         skel = ds.skeleton(root)
         n = len(skel.vertices_um)
@@ -88,7 +91,7 @@ def test_showcase_neurons_have_tree_skeletons_at_their_somata(ds, info):
         soma = units.loc[root, ["pt_position_x", "pt_position_y", "pt_position_z"]].to_numpy(dtype=float)
         assert np.linalg.norm(skel.soma_um - soma) < 0.1
         assert {1, 2, 3} <= set(np.unique(skel.compartment).tolist())
-        mesh = ds.mesh(root, max_faces=sample.DISPLAY_MAX_FACES)
+        mesh = ds.mesh(root, max_faces=DISPLAY_MAX_FACES)
         # the tube mesh wraps the skeleton: every mesh vertex is near some skeleton vertex
         from scipy.spatial import cKDTree
 
@@ -117,9 +120,9 @@ def test_showcase_synapses_sit_on_dendrites_and_axons(ds, info):
 
 
 def test_fetch_neurons_yields_layers_and_one_line_errors_without_stopping(ds, info):
-    from napari_microns.scene import fetch_neurons
+    from napari_microns.fetching import fetch_neurons
 
-    unknown = sample.ROOT_ID_BASE + 7  # not a unit, not in the precomputed layer
+    unknown = sample_tables.ROOT_ID_BASE + 7  # not a unit, not in the precomputed layer
     known = int(info.root_ids[1])
     pieces = list(fetch_neurons(ds, [unknown, known]))
     kinds = [(p.kind, p.root_ids) for p in pieces]

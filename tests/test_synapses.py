@@ -414,7 +414,7 @@ def test_cli_imports_and_fails_with_one_line(tmp_path, table, capsys):
 
 
 def test_small_merges_become_runs_then_compact(tmp_path, table, roots, monkeypatch):
-    import napari_microns.core.synapses_store as synapses_store
+    import napari_microns.core.synapses.store as synapses_store
 
     monkeypatch.setattr(synapses_store, "MAX_RUNS", 3)
     ds = Dataset(tmp_path, version=1300)

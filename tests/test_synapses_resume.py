@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from fake_cave import SYNAPSE_TABLE, FakeCAVE, synapse_table
 
-import napari_microns.core.synapses_store as synapses_store
+import napari_microns.core.synapses.store as synapses_store
 from napari_microns import Dataset
 
 TESTS = Path(__file__).parent

@@ -4,7 +4,7 @@ and security", item 4).
 The silent server is a real socket on 127.0.0.1 that accepts and never replies. The CAVE
 handshakes are answered by ``responses`` (``CAVEclientMock``), and only the query is let
 through to the socket (``add_passthru``); cloud-volume talks to the socket directly. Each test
-shrinks ``session.HTTP_TIMEOUT`` so it ends in about a second. Without a timeout the client
+shrinks ``http.HTTP_TIMEOUT`` so it ends in about a second. Without a timeout the client
 would wait forever: after ``GUARD_S`` the silent server drops its connections and refuses new
 ones, so such a test fails (slow, and with the wrong message) instead of hanging.
 """
@@ -22,7 +22,7 @@ import responses
 from caveclient.tools.testing import CAVEclientMock, default_info
 
 from napari_microns import Dataset
-from napari_microns.core import session
+from napari_microns.core import http
 from napari_microns.core.errors import ServiceError
 from napari_microns.core.query import SERVICE, query_page
 
@@ -79,7 +79,7 @@ def silent():
 
 @pytest.fixture
 def small_timeouts(monkeypatch):
-    monkeypatch.setattr(session, "HTTP_TIMEOUT", SMALL)
+    monkeypatch.setattr(http, "HTTP_TIMEOUT", SMALL)
     return SMALL
 
 
@@ -167,7 +167,7 @@ def test_mesh_source_that_never_answers_ends_in_one_line(tmp_path, silent, fast_
     from cloudfiles.interfaces import HttpInterface
 
     timeouts = (1.0, 0.1)
-    monkeypatch.setattr(session, "HTTP_TIMEOUT", timeouts)
+    monkeypatch.setattr(http, "HTTP_TIMEOUT", timeouts)
 
     # cloudfiles retries each storage read 7 times with up to a minute of random backoff; the
     # attempts stay, only its waiting goes (as fast_retry does for ours)

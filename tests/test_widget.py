@@ -15,7 +15,7 @@ from microns_sample import session_sample
 from napari_microns import Dataset
 from napari_microns import layer_data as ld
 from napari_microns.core import palettes
-from napari_microns.scene import parse_root_ids
+from napari_microns.core.ids import parse_ids
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +28,9 @@ def widget(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     _, w = viewer.window.add_plugin_dock_widget("napari-microns", "MICrONS explorer")
     yield w
-    if w.worker is not None:  # never leave a thread behind
-        w.cancel_fetch()
-        qtbot.waitUntil(lambda: w.worker is None, timeout=10_000)
+    if w.neurons_panel.worker is not None:  # never leave a thread behind
+        w.neurons_panel.cancel_fetch()
+        qtbot.waitUntil(lambda: w.neurons_panel.worker is None, timeout=10_000)
 
 
 @pytest.fixture
@@ -44,16 +44,17 @@ def notifications():
 
 
 def load(widget, qtbot, info):
-    widget.load(info.datadir, info.version)
-    qtbot.waitUntil(lambda: widget.scene.features is not None and widget.load_worker is None, timeout=30_000)
+    widget.data_panel.load(info.datadir, info.version)
+    qtbot.waitUntil(lambda: widget.scene.features is not None and widget.data_panel.load_worker is None,
+                    timeout=30_000)
     return widget.viewer.layers["units"]
 
 
 def test_widget_is_the_plugins_dock_widget(widget):
-    from napari_microns._widget import MicronsWidget
+    from napari_microns._qt.dock_widget import MicronsWidget
 
     assert isinstance(widget, MicronsWidget)
-    assert widget.status_label.text() == "no units loaded"
+    assert widget.data_panel.status_label.text() == "no units loaded"
 
 
 def test_load_shows_units_and_layer_planes_pia_up(widget, qtbot, info):
@@ -64,22 +65,23 @@ def test_load_shows_units_and_layer_planes_pia_up(widget, qtbot, info):
     assert {"cortical layers", "layer boundaries", "layer labels"} <= {lyr.name for lyr in widget.viewer.layers}
     viewer = widget.viewer
     assert viewer.dims.ndisplay == 3
-    from napari_microns.figure import camera_of
+    from napari_microns.camera import camera_of
 
     assert camera_of(viewer).up_direction[1] < -0.9  # up on screen = towards the pia (smaller depth)
-    assert f"{len(units):,} units" in widget.status_label.text()
-    legend = [widget.legend_list.item(i).text() for i in range(widget.legend_list.count())]
+    assert f"{len(units):,} units" in widget.data_panel.status_label.text()
+    legend_list = widget.units_panel.legend_list
+    legend = [legend_list.item(i).text() for i in range(legend_list.count())]
     assert legend[0].startswith("23P") and any(t.startswith("astrocyte") for t in legend)
 
 
 def test_colour_by_switch_recolours_and_relabels(widget, qtbot, info):
     layer = load(widget, qtbot, info)
     feats = layer.features
-    widget.color_combo.setCurrentText("layer")
+    widget.units_panel.color_combo.setCurrentText("layer")
     expected = palettes.colors_for(feats["layer"], "layer")
     np.testing.assert_allclose(layer.face_color, expected, atol=1e-6)
-    assert widget.legend_list.item(0).text().startswith("L1")
-    widget.color_combo.setCurrentText("proofreading")
+    assert widget.units_panel.legend_list.item(0).text().startswith("L1")
+    widget.units_panel.color_combo.setCurrentText("proofreading")
     proofread = (feats["proofreading"] != "not proofread").to_numpy()
     np.testing.assert_allclose(layer.face_color[~proofread][0], palettes.PROOFREADING["not proofread"], atol=1e-6)
 
@@ -87,19 +89,20 @@ def test_colour_by_switch_recolours_and_relabels(widget, qtbot, info):
 def test_filters_hide_units_and_update_the_legend(widget, qtbot, info):
     layer = load(widget, qtbot, info)
     feats = layer.features
-    classes = widget.filter_lists["class"]
+    classes = widget.units_panel.filter_lists["class"]
     for i in range(classes.count()):
         item = classes.item(i)
         if item.data(Qt.ItemDataRole.UserRole) == "nonneuron":
             item.setCheckState(Qt.CheckState.Unchecked)
     shown = layer.shown
     np.testing.assert_array_equal(shown, (feats["classification_system"] != "nonneuron").to_numpy())
-    legend = [widget.legend_list.item(i).text() for i in range(widget.legend_list.count())]
+    legend_list = widget.units_panel.legend_list
+    legend = [legend_list.item(i).text() for i in range(legend_list.count())]
     assert not any(t.startswith(("astrocyte", "oligo")) for t in legend)
-    widget.proofread_check.setChecked(True)
+    widget.units_panel.proofread_check.setChecked(True)
     assert layer.shown.sum() == ((feats["classification_system"] != "nonneuron")
                                  & (feats["proofreading"] != "not proofread")).sum() > 0
-    assert f"{layer.shown.sum():,} of" in widget.status_label.text()
+    assert f"{layer.shown.sum():,} of" in widget.data_panel.status_label.text()
 
 
 def test_hovering_a_unit_shows_its_ids_type_layer_and_area(widget, qtbot, info):
@@ -117,34 +120,36 @@ def test_hovering_a_unit_shows_its_ids_type_layer_and_area(widget, qtbot, info):
 def test_choose_ids_by_typing_selecting_points_and_table(widget, qtbot, info, notifications):
     layer = load(widget, qtbot, info)
     roots = layer.features["pt_root_id"].to_numpy()
-    widget.ids_edit.setPlainText(f"{roots[0]}, {roots[1]}\n[{roots[2]}]")
-    assert widget.root_ids() == [int(r) for r in roots[:3]]
+    neurons = widget.neurons_panel
+    neurons.ids_edit.setPlainText(f"{roots[0]}, {roots[1]}\n[{roots[2]}]")
+    assert neurons.root_ids() == [int(r) for r in roots[:3]]
     layer.selected_data = {5, 7}
-    widget.add_selected_points()
-    assert widget.root_ids() == [int(r) for r in roots[[0, 1, 2, 5, 7]]]
-    widget.show_table()
-    assert widget.table_view.model().rowCount() == len(roots)
-    sel = widget.table_view.selectionModel()
-    model = widget.table_view.model()
+    neurons.add_selected_points()
+    assert neurons.root_ids() == [int(r) for r in roots[[0, 1, 2, 5, 7]]]
+    neurons.table.show_table()
+    assert neurons.table.view.model().rowCount() == len(roots)
+    sel = neurons.table.view.selectionModel()
+    model = neurons.table.view.model()
     sel.select(model.index(9, 0), QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows)
-    widget.add_table_selection()
-    assert widget.root_ids()[-1] == int(roots[9])
-    widget.ids_edit.setPlainText("12345 not-an-id")
-    widget.fetch_clicked()
+    neurons.table.add_selection()
+    assert neurons.root_ids()[-1] == int(roots[9])
+    neurons.ids_edit.setPlainText("12345 not-an-id")
+    neurons.fetch_clicked()
     assert len(notifications) == 1 and "root id 'not-an-id' is not an integer" in str(notifications[0].message)
 
 
 def test_parse_root_ids():
-    assert parse_root_ids("1,2 3\n4;[5]\t(6) 2") == [1, 2, 3, 4, 5, 6]
-    assert parse_root_ids("") == []
+    assert parse_ids("1,2 3\n4;[5]\t(6) 2", unique=True).tolist() == [1, 2, 3, 4, 5, 6]
+    assert parse_ids("", unique=True).tolist() == []
 
 
 def test_fetch_adds_skeletons_meshes_and_synapses(widget, qtbot, info, notifications):
     load(widget, qtbot, info)
     roots = list(info.root_ids[:2])
-    worker = widget.start_fetch(roots)
-    assert worker is not None and not widget.fetch_button.isEnabled() and widget.cancel_button.isEnabled()
-    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    neurons = widget.neurons_panel
+    worker = neurons.start_fetch(roots)
+    assert worker is not None and not neurons.fetch_button.isEnabled() and neurons.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: neurons.worker is None, timeout=60_000)
     names = {lyr.name for lyr in widget.viewer.layers}
     for r in roots:
         assert f"skeleton {r}" in names and f"mesh {r}" in names
@@ -162,15 +167,16 @@ def test_fetch_adds_skeletons_meshes_and_synapses(widget, qtbot, info, notificat
     assert len(syn.data) == n_expected
     mesh = widget.viewer.layers[f"mesh {roots[1]}"]
     np.testing.assert_allclose(mesh.vertex_colors[0], widget.scene.color_of(roots[1]))
-    assert notifications == [] and widget.fetch_button.isEnabled()
+    assert notifications == [] and neurons.fetch_button.isEnabled()
 
 
 def test_synapses_coloured_by_partner_cell_type(widget, qtbot, info):
     load(widget, qtbot, info)
     root = int(info.root_ids[0])
-    widget.synapse_color_combo.setCurrentIndex(widget.synapse_color_combo.findData("cell_type"))
-    widget.start_fetch([root], kinds=["synapses"])
-    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+    neurons = widget.neurons_panel
+    neurons.synapse_color_combo.setCurrentIndex(neurons.synapse_color_combo.findData("cell_type"))
+    neurons.start_fetch([root], kinds=["synapses"])
+    qtbot.waitUntil(lambda: neurons.worker is None, timeout=60_000)
     syn = widget.viewer.layers["synapses"]
     partner_types = syn.features["partner_cell_type"].astype(str)
     np.testing.assert_allclose(syn.face_color, palettes.colors_for(partner_types, "cell_type"), atol=1e-6)
@@ -179,10 +185,11 @@ def test_synapses_coloured_by_partner_cell_type(widget, qtbot, info):
 
 def test_cancel_stops_a_fetch_between_pieces(widget, qtbot, info):
     load(widget, qtbot, info)
-    widget.start_fetch(list(info.root_ids))
-    widget.cancel_fetch()
-    qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
-    assert widget.fetch_button.isEnabled() and not widget.progress.isVisible()
+    neurons = widget.neurons_panel
+    neurons.start_fetch(list(info.root_ids))
+    neurons.cancel_fetch()
+    qtbot.waitUntil(lambda: neurons.worker is None, timeout=60_000)
+    assert neurons.fetch_button.isEnabled() and not neurons.progress.isVisible()
 
 
 def test_failing_server_gives_one_notification_and_a_usable_viewer(widget, qtbot, info, tmp_path, notifications):
@@ -192,29 +199,29 @@ def test_failing_server_gives_one_notification_and_a_usable_viewer(widget, qtbot
     client.info.segmentation_cloudvolume = lambda *a, **k: None
     ds = Dataset(tmp_path, version=1300, client=client, retry=FAST_RETRY)
     ds._version_checked = True
-    widget.scene.dataset = ds
+    widget.scene.set_dataset(ds)
     widget.scene.show_units(units, None)
-    widget._units_ready()
     root = int(info.root_ids[0])
     service = FakeSkeletonService({}, extra_valid={root}, down=True)
     with service:
-        widget.start_fetch([root], kinds=["skeleton"])
-        qtbot.waitUntil(lambda: widget.worker is None, timeout=60_000)
+        widget.neurons_panel.start_fetch([root], kinds=["skeleton"])
+        qtbot.waitUntil(lambda: widget.neurons_panel.worker is None, timeout=60_000)
     assert len(notifications) == 1
     message = str(notifications[0].message)
     assert "\n" not in message and "skeleton service" in message and str(root) in message
     assert not any(lyr.name.startswith("skeleton") for lyr in widget.viewer.layers)
     # still usable: colour and filters work, and another fetch can start
-    widget.color_combo.setCurrentText("brain_area")
+    widget.units_panel.color_combo.setCurrentText("brain_area")
     assert widget.scene.color_by == "brain_area"
-    assert widget.fetch_button.isEnabled()
+    assert widget.neurons_panel.fetch_button.isEnabled()
 
 
 def test_open_sample_button_loads_the_synthetic_sample(widget, qtbot, info, monkeypatch):
     monkeypatch.setenv("NAPARI_MICRONS_SAMPLE_DIR", str(info.datadir))
-    widget.sample_button.click()
-    qtbot.waitUntil(lambda: widget.scene.features is not None and widget.load_worker is None, timeout=60_000)
-    assert widget.root_ids() == list(info.root_ids)  # the detailed neurons are pre-filled
+    widget.data_panel.sample_button.click()
+    qtbot.waitUntil(lambda: widget.scene.features is not None and widget.data_panel.load_worker is None,
+                    timeout=60_000)
+    assert widget.neurons_panel.root_ids() == list(info.root_ids)  # the detailed neurons are pre-filled
     assert widget.scene.dataset.layout.root == info.layout.root
 
 
@@ -229,7 +236,7 @@ def test_file_open_sample_and_widget_adopts_its_units(make_napari_viewer, qtbot,
     assert "synapses" in names and len(viewer.layers["somata"].data) == len(info.root_ids)
     _, w = viewer.window.add_plugin_dock_widget("napari-microns", "MICrONS explorer")
     assert w.scene.features is not None and w.scene.dataset.layout.root == info.layout.root
-    w.color_combo.setCurrentText("brain_area")  # the adopted layer responds to the widget
+    w.units_panel.color_combo.setCurrentText("brain_area")  # the adopted layer responds to the widget
     np.testing.assert_allclose(viewer.layers["units"].face_color,
                                palettes.colors_for(viewer.layers["units"].features["brain_area"], "brain_area"), atol=1e-6)
 
@@ -260,9 +267,9 @@ def test_clicking_a_unit_adds_its_root_id_and_dragging_does_not(widget, qtbot, i
     i = int(np.argmin(layer.data[:, 0]))  # front-most unit along the ray
     send("mouse_press", layer.data[i])
     send("mouse_release", layer.data[i])
-    assert widget.root_ids() == [int(layer.features["pt_root_id"].iat[i])]
+    assert widget.neurons_panel.root_ids() == [int(layer.features["pt_root_id"].iat[i])]
     j = int(np.argmax(layer.data[:, 0] == np.sort(layer.data[:, 0])[1]))
     send("mouse_press", layer.data[j])
     send("mouse_move", layer.data[j] + 5, dragging=True)
     send("mouse_release", layer.data[j] + 5)
-    assert len(widget.root_ids()) == 1  # a drag turns the camera and picks nothing
+    assert len(widget.neurons_panel.root_ids()) == 1  # a drag turns the camera and picks nothing

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from . import layer_data as ld
 from .core.errors import DataError
 
@@ -52,28 +50,22 @@ def get_reader(path):
 
 def read_microns(path) -> list[tuple]:
     """Layer data for a processed folder or a units parquet."""
+    from .core.dataset import Dataset
+    from .core.units import CHECKSUMS, load_processed
+
     if isinstance(path, list):
         path = path[0]
     path = Path(path)
     meta: dict = {}
     if path.is_dir():
-        from .core.dataset import Dataset
-
         root = _version_folder(path)
         if root is None:
             raise DataError(f"{path} is not a processed data folder (<datadir>/<version>/processed/units.parquet)")
-        ds = Dataset(root.parent, version=int(root.name))
-        units = ds.units()
-        layers = ds.layers() if ds.layout.layers_path.exists() else None
+        tables = load_processed(Dataset(root.parent, version=int(root.name)).layout.units_path)
         meta = {"datadir": str(root.parent), "version": int(root.name)}
     else:
-        from .core.units import CHECKSUMS, read_processed
-
         # a processed folder's files are verified against its checksums; a lone table is read as it is
-        read = read_processed if (path.parent / CHECKSUMS).exists() else pd.read_parquet
-        units = read(path)
-        sibling = path.with_name("layers.parquet")
-        layers = read(sibling) if sibling.exists() and sibling != path else None
+        tables = load_processed(path, verify=(path.parent / CHECKSUMS).exists())
         if path.parent.name == "processed" and path.parent.parent.name.isdigit():
             meta = {"datadir": str(path.parent.parent.parent), "version": int(path.parent.parent.name)}
-    return ld.scene_layer_data(units, layers, source=meta)
+    return ld.scene_layer_data(tables.units, tables.cortical_layers, source=meta)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from .core.dataset import Dataset
+    from .core.units import ProcessedTables
 
 
 #: Window size used for figures (the canvas is a little smaller).
@@ -13,27 +17,25 @@ FIGURE_WINDOW = (1400, 1000)
 
 def build_scene(viewer, dataset, root_ids: Sequence[int] = (), color_by: str = "cell_type",
                 skeleton: bool = True, mesh: bool = False, synapses: bool = False,
-                camera: str = "pia_up", dock: bool = False):
+                camera: str = "pia_up", dock: bool = False, tables: ProcessedTables | None = None):
     """Units, layer planes and the chosen neurons of ``dataset`` in ``viewer``.
 
+    ``dock``: with the MICrONS dock widget, whose panels follow the scene. ``tables``: the
+    dataset's processed tables when already read (:func:`open_processed`), so they are read once.
     Returns ``(scene, errors)``; errors are one-line messages of neurons that
     could not be shown (the rest is shown).
     """
-    from .figure import set_camera
+    from .camera import set_camera
+    from .fetching import FETCH_KINDS
     from .scene import Scene
 
-    if dock:
-        widget = add_dock_widget(viewer)
-        scene = widget.scene
-    else:
-        scene = Scene(viewer)
-    scene.load(dataset, color_by=color_by, camera=None)
-    kinds = [k for k, on in (("skeleton", skeleton), ("mesh", mesh), ("synapses", synapses)) if on]
-    errors = scene.fetch_now(list(root_ids), kinds) if root_ids and kinds else []
+    scene = add_dock_widget(viewer).scene if dock else Scene(viewer)
+    scene.load(dataset, color_by=color_by, camera=None, tables=tables)
+    scene.choose(root_ids)
+    kinds = [k for k, on in zip(FETCH_KINDS, (skeleton, mesh, synapses)) if on]
+    errors = scene.fetch_now(scene.chosen, kinds) if root_ids and kinds else []
     if scene.neuron_layers():
         scene.dim_units()
-    if dock:
-        widget.units_loaded(root_ids)
     set_camera(viewer, camera)
     return scene, errors
 
@@ -75,7 +77,7 @@ def demo(screenshot: str | Path | None = None, sample_dir: str | Path | None = N
     with skeletons, meshes and synapses. With ``screenshot`` (or ``movie``) it renders
     to a file and quits, without a window (Xvfb when there is no display)."""
     from .core.dataset import Dataset
-    from .core.sample import make_sample
+    from .sample import make_sample
 
     print("preparing the synthetic sample (generated locally; not real MICrONS data)…")
     info = make_sample(sample_dir)
@@ -85,37 +87,43 @@ def demo(screenshot: str | Path | None = None, sample_dir: str | Path | None = N
                  camera=camera, movie=movie)
 
 
-def view(datadir, version: int, root_ids: Sequence[int] = (), color_by: str = "cell_type") -> None:
-    """napari on a processed data folder, with the MICrONS dock widget."""
+def open_processed(datadir, version: int) -> tuple[Dataset, ProcessedTables]:
+    """The dataset and its units and cortical layers, read once: this fails early, in one
+    line, when the folder is not processed (before any window opens)."""
     from .core.dataset import Dataset
+    from .core.units import load_processed
 
     dataset = Dataset(datadir, version=version)
-    dataset.units()  # fail early, in one line, when the folder is not processed
-    _show(dataset, list(root_ids), color_by, mesh=False, synapses=False, out=None)
+    return dataset, load_processed(dataset.layout.units_path)
+
+
+def view(datadir, version: int, root_ids: Sequence[int] = (), color_by: str = "cell_type") -> None:
+    """napari on a processed data folder, with the MICrONS dock widget."""
+    dataset, tables = open_processed(datadir, version)
+    _show(dataset, list(root_ids), color_by, mesh=False, synapses=False, out=None, tables=tables)
 
 
 def figure(datadir, version: int, out: str | Path, root_ids: Sequence[int] = (), color_by: str = "cell_type",
            mesh: bool = False, synapses: bool = False, camera: str = "pia_up",
            movie: str | Path | None = None) -> Path:
     """Render a figure of a processed data folder to ``out`` (PNG), without a window."""
-    from .core.dataset import Dataset
-
-    dataset = Dataset(datadir, version=version)
-    dataset.units()
+    dataset, tables = open_processed(datadir, version)
     return _show(dataset, list(root_ids), color_by, mesh=mesh, synapses=synapses, out=out, camera=camera,
-                 movie=movie, strict=True)
+                 movie=movie, strict=True, tables=tables)
 
 
-def _show(dataset, root_ids, color_by, mesh, synapses, out, camera="pia_up", movie=None, strict=False):
+def _show(dataset, root_ids, color_by, mesh, synapses, out, camera="pia_up", movie=None, strict=False,
+          tables=None):
     """``strict``: a piece that could not be shown fails the whole figure (nothing written)."""
-    from .figure import display_available, figure_title, screenshot_figure, turntable
+    from .display import display_available
+    from .figure import figure_title, screenshot_figure, turntable
 
     if out is None and movie is None:
         import napari
 
         viewer = _viewer(show=True)
         _scene, errors = build_scene(viewer, dataset, root_ids, color_by, mesh=mesh, synapses=synapses,
-                                     camera=camera, dock=True)
+                                     camera=camera, dock=True, tables=tables)
         _report(errors)
         napari.run()
         return None
@@ -123,7 +131,7 @@ def _show(dataset, root_ids, color_by, mesh, synapses, out, camera="pia_up", mov
         viewer = _viewer(show=True)
         try:
             scene, errors = build_scene(viewer, dataset, root_ids, color_by, mesh=mesh, synapses=synapses,
-                                        camera=camera)
+                                        camera=camera, tables=tables)
             if strict:
                 _refuse_incomplete(errors, out if out is not None else movie)
             _report(errors)
@@ -140,4 +148,4 @@ def _show(dataset, root_ids, color_by, mesh, synapses, out, camera="pia_up", mov
             viewer.close()
 
 
-__all__ = ["add_dock_widget", "build_scene", "demo", "figure", "view"]
+__all__ = ["add_dock_widget", "build_scene", "demo", "figure", "open_processed", "view"]

@@ -91,9 +91,10 @@ def run_process(args) -> None:
     from .core.units import format_summary
 
     ds = _dataset(args)
-    units, layers = ds.process(functional=args.functional, layer_method=args.layer_method)
-    print(format_summary(ds.last_summary))
-    print(f"wrote {ds.layout.units_path} ({len(units):,} rows) and {ds.layout.layers_path} ({len(layers)} layers)")
+    result = ds.process(functional=args.functional, layer_method=args.layer_method)
+    print(format_summary(result.summary))
+    print(f"wrote {ds.layout.units_path} ({len(result.units):,} rows) and {ds.layout.layers_path} "
+          f"({len(result.layers)} layers)")
 
 
 # -- login -------------------------------------------------------------------
@@ -117,7 +118,7 @@ def run_login(args) -> None:
     from caveclient.auth import AuthClient
     from caveclient.endpoints import auth_endpoints_v1
 
-    from .core.session import save_token
+    from .core.credentials import save_token
 
     def instructions():
         auth = AuthClient(server_address=args.server) if args.server else AuthClient()
@@ -267,7 +268,7 @@ def _root_ids(values, option: str = "--root-ids", required: bool = False) -> lis
 
 
 def _add_render_arguments(p) -> None:
-    from .figure import CAMERA_PRESETS
+    from .camera import CAMERA_PRESETS
 
     p.add_argument("--camera", choices=list(CAMERA_PRESETS), default="pia_up",
                    help="camera preset (default: pia_up, an oblique 3D view with the pia at the top)")

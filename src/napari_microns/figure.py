@@ -1,48 +1,26 @@
-"""Figures from a napari scene: camera presets, screenshots with a legend and
-a scale bar, turntable movies, and rendering without a display (Xvfb).
+"""Figures from a napari scene: screenshots with a legend and a scale bar,
+PNG files, and turntable movies.
 
-napari needs OpenGL to draw, and Qt's ``offscreen`` platform has none; with
-no ``DISPLAY`` we start a virtual X server (pyvirtualdisplay + Xvfb) and use
-Qt's default ``xcb`` platform with a shown window.
+Camera presets are in :mod:`napari_microns.camera`; drawing without a display
+(Xvfb) is :mod:`napari_microns.display`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import warnings
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 
+from . import layer_data as ld
+from .camera import camera_of
+from .core import palettes
 from .core.errors import MicronsError
-
-def _oblique(azimuth_deg: float, elevation_deg: float):
-    """napari's default 3D view (along -z: x to the right, depth down) turned
-    ``azimuth`` about the depth axis and tilted ``elevation`` to look down from
-    above the pia; up on screen stays towards the pia."""
-    a, e = np.radians(azimuth_deg), np.radians(elevation_deg)
-    view = (-np.cos(e) * np.cos(a), np.sin(e), np.cos(e) * np.sin(a))
-    up = (-np.sin(e) * np.cos(a), -np.cos(e), np.sin(e) * np.sin(a))
-    return tuple(map(float, view)), tuple(map(float, up))
-
-
-#: name -> (view direction, up direction) in napari's displayed (z, y, x) order.
-#: y is depth below the pia, so "up" on screen is -y: the pia is at the top.
-CAMERA_PRESETS = {
-    "pia_up": _oblique(30.0, 18.0),  # the default: 3D, pia at the top
-    "front": ((-1.0, 0.0, 0.0), (0.0, -1.0, 0.0)),  # along z: x to the right, depth down
-    "side": ((0.0, 0.0, 1.0), (0.0, -1.0, 0.0)),  # along x: z across, depth down
-    "top": ((0.0, 1.0, 0.0), (-1.0, 0.0, 0.0)),  # down from the pia onto x-z
-}
-
-
-def camera_of(viewer):
-    """The viewer's camera (``viewer.scene.camera`` from napari 0.9 on)."""
-    scene = getattr(viewer, "scene", None)
-    return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera
+from .core.layout import atomic_path
+from .sample import is_sample
 
 
 def scale_bar_of(viewer):
@@ -54,62 +32,17 @@ def scale_bar_of(viewer):
     return viewer.scale_bar
 
 
-class DisplayError(MicronsError):
-    """No way to draw: no display and no Xvfb."""
-
-
-def set_camera(viewer, preset: str = "pia_up", zoom_to_fit: bool = True) -> None:
-    """Point the 3D camera: ``pia_up`` (default, oblique), ``front``, ``side`` or ``top``."""
-    if preset not in CAMERA_PRESETS:
-        raise MicronsError(f"unknown camera preset {preset!r}; choose one of: {', '.join(CAMERA_PRESETS)}")
-    viewer.dims.ndisplay = 3
-    view, up = CAMERA_PRESETS[preset]
-    camera = camera_of(viewer)
-    camera.perspective = 0.0  # orthographic: the scale bar stays true
-    if zoom_to_fit:
-        viewer.reset_view()
-    camera.set_view_direction(view, up)
-    if zoom_to_fit:  # room for the layer labels beside the planes (and the oblique box's corners)
-        camera.zoom *= 0.85 if preset == "pia_up" else 0.92
-
-
-@contextlib.contextmanager
-def display_available(size: tuple[int, int] = (1600, 1200)) -> Iterator[None]:
-    """Make sure Qt can draw with OpenGL: use $DISPLAY, or start Xvfb for the block."""
-    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
-        if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
-            os.environ.pop("QT_QPA_PLATFORM")
-        yield
-        return
-    if shutil.which("Xvfb") is None:
-        raise DisplayError("no display and no Xvfb to render with; install Xvfb "
-                           "(`apt-get install xvfb xauth`) or run where a display is available")
-    from pyvirtualdisplay import Display
-
-    display = Display(visible=False, size=size, color_depth=24)
-    display.start()
-    previous = os.environ.pop("QT_QPA_PLATFORM", None)
-    try:
-        yield
-    finally:
-        display.stop()
-        if previous is not None:
-            os.environ["QT_QPA_PLATFORM"] = previous
-
-
 def legend_items_from_scene(scene) -> list[tuple[str, tuple]]:
     """The colours a figure shows: units categories, then neuron layers."""
-    from .core import palettes
-
     items: list[tuple[str, tuple]] = [(label, color) for label, color, _ in scene.legend()]
-    kinds = {lyr.metadata.get("napari_microns") for lyr in scene.viewer.layers if lyr.visible}
-    if "skeleton" in kinds:
+    shown = [lyr for lyr in scene.viewer.layers if lyr.visible]
+    if any(ld.layer_kind(lyr) == ld.KIND_SKELETON for lyr in shown):
         items += [(palettes.COMPARTMENT_NAMES[c], palettes.COMPARTMENT[c]) for c in (2, 3, 4)]
-    for lyr in scene.viewer.layers:
-        if lyr.metadata.get("napari_microns") == "mesh" and lyr.visible and lyr.metadata.get("root_id") is not None:
+    for lyr in shown:
+        if ld.layer_kind(lyr) == ld.KIND_MESH and lyr.metadata.get("root_id") is not None:
             root = int(lyr.metadata["root_id"])
             items.append((f"neuron {root}", tuple(float(c) for c in lyr.vertex_colors[0])))
-    syn = [lyr for lyr in scene.viewer.layers if lyr.metadata.get("napari_microns") == "synapses" and lyr.visible]
+    syn = [lyr for lyr in shown if ld.layer_kind(lyr) == ld.KIND_SYNAPSES]
     if syn and syn[0].metadata.get("color_by") == "direction":
         items += [(f"{k} synapse", v) for k, v in palettes.SYNAPSE_DIRECTION.items()]
     return items
@@ -119,9 +52,7 @@ def add_legend(image: np.ndarray, items: Sequence[tuple[str, tuple]], title: str
                scale: float = 1.0) -> np.ndarray:
     """A copy of an RGBA screenshot with a legend panel on its right side."""
     from qtpy.QtCore import QRect, Qt
-    from qtpy.QtGui import QColor, QFont, QImage, QPainter
-
-    from qtpy.QtGui import QFontMetrics
+    from qtpy.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter
 
     h, w = image.shape[:2]
     row = int(22 * scale)
@@ -176,8 +107,6 @@ def save_png(path: str | Path, image: np.ndarray) -> Path:
     """Write an RGBA array as PNG (atomically)."""
     from qtpy.QtGui import QImage
 
-    from .core.layout import atomic_path
-
     image = np.ascontiguousarray(image.astype(np.uint8))
     h, w = image.shape[:2]
     fmt = QImage.Format.Format_RGBA8888 if image.shape[2] == 4 else QImage.Format.Format_RGB888
@@ -194,8 +123,6 @@ def save_png(path: str | Path, image: np.ndarray) -> Path:
 
 def figure_title(dataset, color_by: str) -> str:
     """A legend title: what the colours mean, and SYNTHETIC for the generated sample."""
-    from .core.sample import is_sample
-
     label = color_by.replace("_", " ")
     if dataset is not None and is_sample(dataset.layout):
         return f"SYNTHETIC sample - {label}"
@@ -255,8 +182,6 @@ def movie_writer(out: str | Path, fps: int = 24):
     block ends without an error; a cancelled or failed movie leaves nothing.
     """
     import imageio
-
-    from .core.layout import atomic_path
 
     out = Path(out)
     if out.suffix.lower() not in MOVIE_SUFFIXES:

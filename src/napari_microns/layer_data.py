@@ -9,6 +9,10 @@ with ``y`` the depth below the pia. napari orders axes ``(plane, row,
 column)`` and its default 3D camera draws rows downwards, so positions are
 handed to napari as ``(z, y, x)``: depth runs down the screen and the pia is
 at the top.
+
+Two kinds of "layer" meet here: napari layers (what the builders return) and
+the cortex's layers L1 ... L6 (the ``cortical_layers`` table of depth bounds,
+``Dataset.layers()``). Names say which: ``cortical_layer_*`` for the latter.
 """
 
 from __future__ import annotations
@@ -26,19 +30,36 @@ LayerData = tuple  # (data, kwargs, layer_type)
 POSITION_COLUMNS = ["pt_position_x", "pt_position_y", "pt_position_z"]
 #: Shown first when hovering a cell (napari lists features in column order).
 HOVER_COLUMNS = ["pt_root_id", "nucleus_id", "cell_type", "layer", "brain_area"]
-#: Columns units can be coloured by, in menu order.
-COLOR_BY_CHOICES = ["cell_type", "classification_system", "layer", "brain_area", "proofreading"]
-#: Columns that hold categories (stored as pandas categoricals for speed).
-CATEGORY_COLUMNS = ["cell_type", "classification_system", "layer", "brain_area", "proofreading",
-                    "strategy_axon", "strategy_dendrite", "tuning_type"]
+#: Columns units can be coloured by, in menu order: those with a palette.
+COLOR_BY_CHOICES = list(palettes.PALETTES)
 
+#: Names of the napari layers of the base scene.
 UNITS_LAYER = "units"
-LAYER_PLANES = "cortical layers"
-LAYER_OUTLINES = "layer boundaries"
-LAYER_LABELS = "layer labels"
+CORTICAL_PLANES_LAYER = "cortical layers"
+CORTICAL_OUTLINES_LAYER = "layer boundaries"
+CORTICAL_LABELS_LAYER = "layer labels"
+
+#: The napari layer metadata key saying what a layer shows, and its values (one per
+#: builder below). The values are stored with saved layers: keep them as they are.
+KIND_KEY = "napari_microns"
+KIND_UNITS = "units"
+KIND_CORTICAL_PLANES = "layer_planes"
+KIND_CORTICAL_OUTLINES = "layer_outlines"
+KIND_CORTICAL_LABELS = "layer_labels"
+KIND_SKELETON = "skeleton"
+KIND_SOMATA = "somata"
+KIND_MESH = "mesh"
+KIND_SYNAPSES = "synapses"
 
 #: Units' point diameter (µm): about a soma.
 DEFAULT_UNIT_SIZE = 10.0
+#: Face budget of a displayed mesh (decimated by the morphology API).
+DISPLAY_MAX_FACES = 100_000
+
+
+def layer_kind(layer) -> str | None:
+    """What a napari layer made here shows (a ``KIND_*`` value), else None."""
+    return layer.metadata.get(KIND_KEY)
 
 
 def to_display(xyz) -> np.ndarray:
@@ -70,7 +91,7 @@ def units_features(units: pd.DataFrame) -> pd.DataFrame:
         axon = feats["strategy_axon"] if "strategy_axon" in feats.columns else pd.Series("none", index=feats.index)
         dend = feats["strategy_dendrite"] if "strategy_dendrite" in feats.columns else pd.Series("none", index=feats.index)
         feats["proofreading"] = palettes.proofreading_status(axon, dend)
-    for col in CATEGORY_COLUMNS:
+    for col in palettes.CATEGORY_COLUMNS:
         if col in feats.columns and not isinstance(feats[col].dtype, pd.CategoricalDtype):
             feats[col] = feats[col].astype("string").astype("category")
     first = [c for c in HOVER_COLUMNS if c in feats.columns]
@@ -107,7 +128,7 @@ def units_layer_data(
         # far fewer pixels: a frame of 94k units costs about half on software GL.
         "antialiasing": 0.0,
         "units": "um",
-        "metadata": {"napari_microns": "units", "color_by": color_by},
+        "metadata": {KIND_KEY: KIND_UNITS, "color_by": color_by},
     }
     if shown is not None:
         kwargs["shown"] = np.asarray(shown, dtype=bool)
@@ -118,14 +139,14 @@ def filter_mask(
     features: pd.DataFrame,
     classes: Iterable[str] | None = None,
     cell_types: Iterable[str] | None = None,
-    layers: Iterable[str] | None = None,
+    cortical_layers: Iterable[str] | None = None,
     areas: Iterable[str] | None = None,
     proofread_only: bool = False,
 ) -> np.ndarray:
     """Boolean mask of the units passing every filter (None = no filter)."""
     mask = np.ones(len(features), dtype=bool)
     for column, wanted in (("classification_system", classes), ("cell_type", cell_types),
-                           ("layer", layers), ("brain_area", areas)):
+                           ("layer", cortical_layers), ("brain_area", areas)):
         if wanted is not None and column in features.columns:
             mask &= features[column].astype("string").isin(list(wanted)).fillna(False).to_numpy(dtype=bool)
     if proofread_only:
@@ -152,26 +173,26 @@ def units_extent(units: pd.DataFrame, margin: float = 20.0) -> tuple[np.ndarray,
 
 
 # -- cortical layers -------------------------------------------------------------
-def layer_boundaries(layers: pd.DataFrame) -> np.ndarray:
-    """Sorted depths (µm) of every boundary: each layer's top and the last bottom."""
-    tops = layers["y_start"].to_numpy(dtype=float)
-    bottoms = layers["y_end"].to_numpy(dtype=float)
+def cortical_layer_boundaries(cortical_layers: pd.DataFrame) -> np.ndarray:
+    """Sorted depths (µm) of every boundary: each cortical layer's top and the last bottom."""
+    tops = cortical_layers["y_start"].to_numpy(dtype=float)
+    bottoms = cortical_layers["y_end"].to_numpy(dtype=float)
     return np.unique(np.concatenate([tops, bottoms]))
 
 
-def layer_planes_data(layers: pd.DataFrame, extent: tuple[np.ndarray, np.ndarray],
-                      name: str = LAYER_PLANES) -> LayerData:
-    """Translucent horizontal planes (a Surface) at each layer boundary depth.
+def cortical_layer_planes_data(cortical_layers: pd.DataFrame, extent: tuple[np.ndarray, np.ndarray],
+                               name: str = CORTICAL_PLANES_LAYER) -> LayerData:
+    """Translucent horizontal planes (a Surface) at each cortical layer boundary depth.
 
     Each plane spans the units' x and z extent at one depth ``y``.
     """
     lo, hi = (np.asarray(a, dtype=float) for a in extent)
-    depths = layer_boundaries(layers)
+    depths = cortical_layer_boundaries(cortical_layers)
     corners = np.array([[lo[0], lo[2]], [hi[0], lo[2]], [hi[0], hi[2]], [lo[0], hi[2]]])  # (x, z)
     verts_xyz = np.array([[x, y, z] for y in depths for x, z in corners], dtype=float).reshape(-1, 3)
     base = 4 * np.arange(len(depths))[:, None]
     faces = np.concatenate([base + [0, 1, 2], base + [0, 2, 3]]).astype(np.int64)
-    colors = np.tile(np.asarray(palettes.LAYER_PLANE, dtype=np.float32), (len(verts_xyz), 1))
+    colors = np.tile(np.asarray(palettes.CORTICAL_LAYER_PLANE, dtype=np.float32), (len(verts_xyz), 1))
     kwargs = {
         "name": name,
         "vertex_colors": colors,
@@ -179,17 +200,17 @@ def layer_planes_data(layers: pd.DataFrame, extent: tuple[np.ndarray, np.ndarray
         "blending": "translucent_no_depth",
         "shading": "none",
         "units": "um",
-        "metadata": {"napari_microns": "layer_planes", "depths_um": depths.tolist()},
+        "metadata": {KIND_KEY: KIND_CORTICAL_PLANES, "depths_um": depths.tolist()},
     }
     return ((to_display(verts_xyz), faces), kwargs, "surface")
 
 
-def layer_outlines_data(layers: pd.DataFrame, extent: tuple[np.ndarray, np.ndarray],
-                        name: str = LAYER_OUTLINES, edge_width: float = 1.5) -> LayerData:
+def cortical_layer_outlines_data(cortical_layers: pd.DataFrame, extent: tuple[np.ndarray, np.ndarray],
+                                 name: str = CORTICAL_OUTLINES_LAYER, edge_width: float = 1.5) -> LayerData:
     """The edges of each boundary plane as lines (Vectors), so boundaries read
     clearly even when a plane is seen edge-on."""
     lo, hi = (np.asarray(a, dtype=float) for a in extent)
-    depths = layer_boundaries(layers)
+    depths = cortical_layer_boundaries(cortical_layers)
     corners = np.array([[lo[0], lo[2]], [hi[0], lo[2]], [hi[0], hi[2]], [lo[0], hi[2]]])  # (x, z)
     starts, ends = [], []
     for y in depths:
@@ -200,26 +221,26 @@ def layer_outlines_data(layers: pd.DataFrame, extent: tuple[np.ndarray, np.ndarr
     start, end = to_display(np.array(starts)), to_display(np.array(ends))
     kwargs = {
         "name": name,
-        "edge_color": np.tile(np.asarray(palettes.LAYER_OUTLINE, dtype=np.float32), (len(start), 1)),
+        "edge_color": np.tile(np.asarray(palettes.CORTICAL_LAYER_OUTLINE, dtype=np.float32), (len(start), 1)),
         "edge_width": float(edge_width),
         "vector_style": "line",
         "units": "um",
-        "metadata": {"napari_microns": "layer_outlines", "depths_um": depths.tolist()},
+        "metadata": {KIND_KEY: KIND_CORTICAL_OUTLINES, "depths_um": depths.tolist()},
     }
     return (np.stack([start, end - start], axis=1), kwargs, "vectors")
 
 
-def layer_labels_data(layers: pd.DataFrame, extent: tuple[np.ndarray, np.ndarray],
-                      name: str = LAYER_LABELS) -> LayerData:
-    """Text labels L1, L2/3, ... at each layer's mid-depth, beside the planes."""
+def cortical_layer_labels_data(cortical_layers: pd.DataFrame, extent: tuple[np.ndarray, np.ndarray],
+                               name: str = CORTICAL_LABELS_LAYER) -> LayerData:
+    """Text labels L1, L2/3, ... at each cortical layer's mid-depth, beside the planes."""
     lo, hi = (np.asarray(a, dtype=float) for a in extent)
-    mids = ((layers["y_start"].to_numpy(dtype=float) + layers["y_end"].to_numpy(dtype=float)) / 2.0)
+    mids = (cortical_layers["y_start"].to_numpy(dtype=float) + cortical_layers["y_end"].to_numpy(dtype=float)) / 2.0
     n = len(mids)
     # beside the front right edge of the planes (napari's default view looks along -z)
     xyz = np.column_stack([np.full(n, hi[0]), mids, np.full(n, hi[2])])
     kwargs = {
         "name": name,
-        "features": pd.DataFrame({"layer": layers["layer"].astype(str).to_numpy()}),
+        "features": pd.DataFrame({"layer": cortical_layers["layer"].astype(str).to_numpy()}),
         "text": {"string": "{layer}", "color": "white", "size": 14, "anchor": "upper_left",
                  "translation": [0, 0, 10]},
         "size": 0.01,
@@ -227,7 +248,7 @@ def layer_labels_data(layers: pd.DataFrame, extent: tuple[np.ndarray, np.ndarray
         "border_color": [0, 0, 0, 0],
         "border_width": 0.0,
         "units": "um",
-        "metadata": {"napari_microns": "layer_labels"},
+        "metadata": {KIND_KEY: KIND_CORTICAL_LABELS},
     }
     return (to_display(xyz), kwargs, "points")
 
@@ -267,7 +288,7 @@ def skeleton_layer_data(
         "units": "um",
         "features": pd.DataFrame({"compartment": pd.Categorical(
             [palettes.COMPARTMENT_NAMES.get(int(c), "unknown") for c in edge_comp])}),
-        "metadata": {"napari_microns": "skeleton", "root_id": None if root_id is None else int(root_id)},
+        "metadata": {KIND_KEY: KIND_SKELETON, "root_id": None if root_id is None else int(root_id)},
     }
     return (vectors, kwargs, "vectors")
 
@@ -284,7 +305,7 @@ def somata_layer_data(positions_um: np.ndarray, root_ids: Sequence[int], size: f
         "size": float(size),
         "shading": "spherical",
         "units": "um",
-        "metadata": {"napari_microns": "somata"},
+        "metadata": {KIND_KEY: KIND_SOMATA},
     }
     return (to_display(positions_um), kwargs, "points")
 
@@ -308,7 +329,7 @@ def mesh_layer_data(vertices_um: np.ndarray, faces: np.ndarray, color: Sequence[
         "blending": "translucent",
         "shading": "smooth",
         "units": "um",
-        "metadata": {"napari_microns": "mesh", "root_id": None if root_id is None else int(root_id),
+        "metadata": {KIND_KEY: KIND_MESH, "root_id": None if root_id is None else int(root_id),
                      "faces": int(len(faces))},
     }
     return ((to_display(vertices), faces), kwargs, "surface")
@@ -383,23 +404,24 @@ def synapse_layer_data(
         "shading": "spherical",
         "antialiasing": 0.0,  # as the units: shaded spheres, half the pixels
         "units": "um",
-        "metadata": {"napari_microns": "synapses", "color_by": color_by},
+        "metadata": {KIND_KEY: KIND_SYNAPSES, "color_by": color_by},
     }
     return (to_display(syn[list(position_columns)].to_numpy(dtype=float)), kwargs, "points")
 
 
 # -- the whole base scene --------------------------------------------------------------
-def scene_layer_data(units: pd.DataFrame, layers: pd.DataFrame | None, color_by: str = "cell_type",
+def scene_layer_data(units: pd.DataFrame, cortical_layers: pd.DataFrame | None, color_by: str = "cell_type",
                      source: dict | None = None) -> list[LayerData]:
-    """Units Points plus (when the layers table is known) planes, outlines and labels.
+    """Units Points plus (when the cortical layers are known) their planes, outlines and labels.
 
     ``source`` (e.g. ``{"datadir": ..., "version": ...}``) goes into the units
     layer's metadata, so the dock widget can adopt a layer a reader made.
     """
     out = [units_layer_data(units, color_by=color_by)]
     out[0][1]["metadata"].update(source or {})
-    if layers is not None and len(layers):
+    if cortical_layers is not None and len(cortical_layers):
         extent = units_extent(units)
-        out += [layer_planes_data(layers, extent), layer_outlines_data(layers, extent),
-                layer_labels_data(layers, extent)]
+        out += [cortical_layer_planes_data(cortical_layers, extent),
+                cortical_layer_outlines_data(cortical_layers, extent),
+                cortical_layer_labels_data(cortical_layers, extent)]
     return out

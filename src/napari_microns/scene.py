@@ -1,393 +1,369 @@
-"""The napari scene of napari-microns: units, layer planes and chosen neurons.
+"""The napari scene of napari-microns, as a model with events.
 
-:class:`Scene` owns the napari layers the plugin makes in one viewer and
-keeps them consistent (one units layer, one set of layer planes, per-neuron
-skeletons and meshes, one synapse layer). It talks to the napari viewer
-model only, never to Qt, so the dock widget, the ``demo``/``view``/``figure``
-commands and notebooks drive the same code.
+:class:`Scene` owns what one napari viewer shows of MICrONS: the dataset, the
+units (the units layer's features) and the cortical layers table, the
+colour-by column, the filters, the chosen neurons and their fetched pieces
+(skeleton, mesh, synapse and soma layers). It changes only through its
+methods, and each change is announced on :attr:`Scene.events` (psygnal), so
+the dock widget's panels, the ``demo``/``view``/``figure`` commands and
+notebooks drive the same code, and views follow whoever made the change.
 
-Data access that may touch disk or network lives in :func:`fetch_neurons`, a
-generator meant to run in a worker thread: it yields ready-made layer-data
-tuples, and the UI thread only adds them.
+It talks to the napari viewer model only, never to Qt. Fetching (disk and
+network, in a worker thread) lives in :mod:`.fetching`; the scene adds the
+finished pieces on the UI thread.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+from psygnal import Signal, SignalGroup
 
 from . import layer_data as ld
-from .core.errors import DataError, MicronsError
-from .core.sample import DISPLAY_MAX_FACES
+from .camera import set_camera
+from .core.dataset import Dataset
+from .core.errors import DataError
+from .core.ids import parse_ids
+from .core.units import ProcessedTables, load_processed
+from .fetching import FETCH_KINDS, Fetched, fetch_layers, fetch_neurons, somata_layers
 
-log = logging.getLogger(__name__)
 
-#: Face budget of a displayed mesh (decimated by the morphology API).
-DEFAULT_MAX_FACES = DISPLAY_MAX_FACES
-FETCH_KINDS = ("skeleton", "mesh", "synapses")
-#: Longest a fetch worker waits for the UI thread to take a piece (see fetch_layers).
-HANDOVER_TIMEOUT_S = 30.0
+class SceneEvents(SignalGroup):
+    """What a :class:`Scene` announces (``scene.events.<name>.connect(callback)``).
+
+    All are emitted on the thread that called the scene's method (the UI thread).
+    """
+
+    #: the dataset neurons are fetched from (a ``Dataset``, or None)
+    dataset_changed = Signal(object)
+    #: new units are shown (loaded or adopted): units, cortical layers, colour-by and
+    #: filters all start afresh (every unit shown); emitted once, after the layers are in
+    units_changed = Signal()
+    #: the units are coloured by another column (the column)
+    color_by_changed = Signal(str)
+    #: the filters changed (how many units are shown now)
+    filters_changed = Signal(int)
+    #: the chosen neurons (their root ids, in order)
+    neurons_changed = Signal(list)
+    #: a fetched piece's layers are in the viewer (the :class:`~.fetching.Fetched` piece)
+    piece_added = Signal(object)
+
+
+@dataclass(frozen=True)
+class UnitFilters:
+    """Which units are shown: None in a field means no filter on that column."""
+
+    classes: tuple[str, ...] | None = None  # classification_system
+    cell_types: tuple[str, ...] | None = None  # cell_type
+    cortical_layers: tuple[str, ...] | None = None  # layer column
+    areas: tuple[str, ...] | None = None  # brain_area
+    proofread_only: bool = False
+
+
+def build_units_layers(units: pd.DataFrame, cortical_layers: pd.DataFrame | None,
+                       color_by: str = "cell_type") -> list:
+    """napari layers (not yet in a viewer) for the units and the cortical layer planes; worker-safe."""
+    from napari.layers import Layer
+
+    return [Layer.create(*t) for t in ld.scene_layer_data(units, cortical_layers, color_by=color_by)]
 
 
 @dataclass
-class Fetched:
-    """One piece of a fetch: layer data ready to add, or a failure to report."""
+class PreparedUnits:
+    """A dataset's units and cortical layers, read and made into napari layers (not in a viewer)."""
 
-    kind: str  # 'skeleton' | 'mesh' | 'synapses' | 'error'
-    root_ids: tuple[int, ...]
-    layers: list = field(default_factory=list)  # layer-data tuples
-    built: list | None = None  # napari layers made from them off the UI thread (see fetch_layers)
-    message: str = ""
-    done: int = 0
-    total: int = 0
+    dataset: Dataset
+    tables: ProcessedTables
+    color_by: str
+    built: list  # from build_units_layers
+    chosen: tuple[int, ...] = ()  # neurons to choose with them (the sample's detailed ones)
 
 
-# -- adapters: core objects -> arrays --------------------------------------------------
-def _getter(obj):
-    """Attribute or key lookup, so core objects and plain mappings both work."""
-    if isinstance(obj, dict):
-        return lambda k, d=None: obj.get(k, d)
-    return lambda k, d=None: getattr(obj, k, d)
+def prepare_units(dataset: Dataset, color_by: str = "cell_type", tables: ProcessedTables | None = None,
+                  chosen: Sequence[int] = ()) -> PreparedUnits:
+    """Read a processed dataset (unless ``tables`` are given) and build its layers; worker-safe,
+    nothing touches a viewer. :meth:`Scene.show_prepared` then only inserts them."""
+    tables = load_processed(dataset.layout.units_path) if tables is None else tables
+    built = build_units_layers(tables.units, tables.cortical_layers, color_by)
+    return PreparedUnits(dataset, tables, color_by, built, tuple(int(r) for r in chosen))
 
 
-def _first(get, *names):
-    """The first of ``names`` that is present (µm vertices before generic ones)."""
-    for name in names:
-        value = get(name)
-        if value is not None:
-            return value
-    return None
+def _values(values) -> tuple[str, ...] | None:
+    return None if values is None else tuple(values)
 
 
-def skeleton_arrays(skel) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
-    """(vertices µm, edges, compartment, root index) of a core skeleton.
-
-    Accepts the morphology API's skeletons (meshparty ``Skeleton`` in µm with
-    a ``compartment`` vertex property) and plain mappings with the same names.
-    """
-    get = _getter(skel)
-    vertices = _first(get, "vertices_um", "vertices")
-    edges = get("edges")
-    if vertices is None or edges is None:
-        raise DataError(f"not a skeleton: {type(skel).__name__} has no vertices/edges")
-    compartment = get("compartment")
-    if compartment is None:
-        props = get("vertex_properties") or {}
-        compartment = props.get("compartment") if hasattr(props, "get") else None
-    root = get("root")
-    root = 0 if root is None else int(root)
-    return (np.asarray(vertices, float), np.asarray(edges, np.int64),
-            None if compartment is None else np.asarray(compartment), root)
+# -- the viewer's layers -------------------------------------------------------------------
+def _named(viewer, name: str):
+    return viewer.layers[name] if name in viewer.layers else None
 
 
-def mesh_arrays(mesh) -> tuple[np.ndarray, np.ndarray]:
-    """(vertices µm, faces) of a core mesh (trimesh-like or a mapping)."""
-    get = _getter(mesh)
-    vertices = _first(get, "vertices_um", "vertices")
-    faces = get("faces")
-    if vertices is None or faces is None:
-        raise DataError(f"not a mesh: {type(mesh).__name__} has no vertices/faces")
-    return np.asarray(vertices, float), np.asarray(faces, np.int64)
+def _replace_layer(viewer, layer) -> None:
+    """Add ``layer``, taking the place of a layer of the same name if there is one."""
+    old = _named(viewer, layer.name)
+    index = viewer.layers.index(old) if old is not None else None
+    if old is not None:
+        viewer.layers.remove(old)
+    viewer.add_layer(layer)
+    if index is not None:
+        viewer.layers.move(viewer.layers.index(layer), index)
 
 
-# -- fetching (worker thread) --------------------------------------------------------
-def neuron_synapses(dataset, root_ids: Sequence[int]) -> pd.DataFrame:
-    """Every stored synapse where a chosen neuron is pre- or postsynaptic."""
-    ids = [int(r) for r in root_ids]
-    outputs = dataset.synapses(pre_ids=ids)
-    inputs = dataset.synapses(post_ids=ids)
-    both = pd.concat([outputs, inputs], ignore_index=True)
-    if "id" in both.columns:
-        both = both.drop_duplicates("id")
-    return both.reset_index(drop=True)
-
-
-def fetch_neurons(
-    dataset,
-    root_ids: Sequence[int],
-    kinds: Iterable[str] = FETCH_KINDS,
-    units: pd.DataFrame | None = None,
-    colors: dict[int, tuple] | None = None,
-    max_faces: int = DEFAULT_MAX_FACES,
-    synapse_color_by: str = "direction",
-) -> Iterator[Fetched]:
-    """Fetch skeletons, meshes and synapses of ``root_ids`` and build their layers.
-
-    A generator, run in a napari thread worker: each yield is one finished
-    piece (the worker can be cancelled between pieces). A failure for one
-    neuron yields an ``error`` piece with a one-line message and the fetch
-    goes on with the others.
-    """
-    ids = [int(r) for r in root_ids]
-    kinds = [k for k in FETCH_KINDS if k in set(kinds)]
-    colors = colors or {}
-    per_neuron = [k for k in kinds if k != "synapses"]
-    total = len(ids) * len(per_neuron) + (1 if "synapses" in kinds else 0)
-    done = 0
-    for i, root in enumerate(ids):
-        color = colors.get(root, ld.neuron_color(i))
-        for kind in per_neuron:
-            done += 1
-            try:
-                if kind == "skeleton":
-                    v, e, comp, root_idx = skeleton_arrays(dataset.skeleton(root))
-                    layers = [ld.skeleton_layer_data(v, e, comp, name=f"skeleton {root}", root_id=root)]
-                    layers[0][1]["metadata"]["soma_um"] = v[root_idx].tolist()
-                else:
-                    v, f = mesh_arrays(dataset.mesh(root, max_faces=max_faces))
-                    layers = [ld.mesh_layer_data(v, f, color, name=f"mesh {root}", root_id=root)]
-                yield Fetched(kind, (root,), layers, done=done, total=total)
-            except Exception as exc:  # noqa: BLE001 - one neuron's failure must not lose the others
-                yield Fetched("error", (root,), message=f"{kind} of {root}: {one_line(exc)}", done=done, total=total)
-    if "synapses" in kinds and ids:
-        done += 1
-        try:
-            syn = neuron_synapses(dataset, ids)
-            if len(syn) == 0:
-                yield Fetched("error", tuple(ids), message=f"no synapses stored for {ids_text(ids)}; "
-                              "download them with `napari-microns synapses`", done=done, total=total)
-            else:
-                layer = ld.synapse_layer_data(syn, ids, units=units, color_by=synapse_color_by)
-                yield Fetched("synapses", tuple(ids), [layer], done=done, total=total)
-        except Exception as exc:  # noqa: BLE001
-            yield Fetched("error", tuple(ids), message=f"synapses: {one_line(exc)}", done=done, total=total)
-
-
-def fetch_layers(*args, handed_over: threading.Event | None = None, **kwargs) -> Iterator[Fetched]:
-    """:func:`fetch_neurons`, also making the napari layer objects (not yet in a viewer).
-
-    Run in a worker thread: layer construction (colour, feature and thumbnail
-    work) then stays off the UI thread, which only inserts the layers.
-
-    ``handed_over``: set by the UI thread once it has inserted (and drawn) a piece. The
-    worker waits for it before building the next one, so the two threads do
-    not contend for the GIL while the UI thread is busy inserting (measured:
-    that contention doubled the UI thread's stall).
-    """
+def _update_somata(viewer, prebuilt=None) -> None:
+    """One soma marker per skeleton shown. The layer is added once (``prebuilt``
+    when a worker made it) and then updated in place: a new napari layer costs
+    the UI thread far more (visual, controls) than new data."""
     from napari.layers import Layer
 
-    for piece in fetch_neurons(*args, **kwargs):
-        # a skeleton also brings its soma marker, ready in case the scene has no somata layer yet
-        extra = somata_layers(piece.layers) if piece.kind == "skeleton" else []
-        piece.built = [Layer.create(data, kw, kind) for data, kw, kind in piece.layers + extra]
-        yield piece
-        if handed_over is not None:
-            # bounded: a UI thread that never answers (closed widget) only slows the fetch down
-            handed_over.wait(timeout=HANDOVER_TIMEOUT_S)
-            handed_over.clear()
+    tuples = [(lyr.data, {"metadata": lyr.metadata}, None) for lyr in viewer.layers]
+    for data, kwargs, kind in somata_layers(tuples):
+        layer = _named(viewer, "somata")
+        if layer is None:
+            layer = prebuilt if prebuilt is not None else Layer.create(data, kwargs, kind)
+            viewer.add_layer(layer)
+        if layer.data.shape != data.shape or not np.allclose(layer.data, data):
+            layer.data = data
+            layer.features = kwargs["features"]
 
 
-def build_units_layers(units: pd.DataFrame, layers: pd.DataFrame | None, color_by: str = "cell_type") -> list:
-    """napari layers (not yet in a viewer) for the units and the layer planes; worker-safe."""
-    from napari.layers import Layer
-
-    return [Layer.create(*t) for t in ld.scene_layer_data(units, layers, color_by=color_by)]
-
-
-def somata_layers(layer_tuples) -> list:
-    """One soma-marker layer for the skeletons among ``layer_tuples`` (empty if none)."""
-    roots, somata = [], []
-    for _data, kwargs, _kind in layer_tuples:
-        meta = kwargs.get("metadata", {})
-        if meta.get("napari_microns") == "skeleton" and "soma_um" in meta:
-            roots.append(meta["root_id"])
-            somata.append(meta["soma_um"])
-    return [ld.somata_layer_data(np.array(somata), roots)] if somata else []
-
-
-def one_line(exc: BaseException) -> str:
-    """A message for a notification: our errors are one line already; others get their type."""
-    if isinstance(exc, MicronsError):
-        return str(exc)
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"
-
-
-def ids_text(ids: Sequence[int]) -> str:
-    return ", ".join(map(str, ids[:3])) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
-
-
-def parse_root_ids(text: str) -> list[int]:
-    """Root ids from pasted text: commas, spaces, newlines or brackets between them, in order
-    without repeats (read and checked by :func:`napari_microns.core.ids.parse_ids`)."""
-    from .core.ids import parse_ids
-
-    return [int(r) for r in parse_ids(text or "", "root id", where="root ids", unique=True)]
-
-
-# -- the scene (UI thread) -------------------------------------------------------------
 class Scene:
-    """The plugin's layers in one napari viewer."""
+    """The plugin's layers in one napari viewer, and the state they show."""
 
     def __init__(self, viewer):
         self.viewer = viewer
-        self.dataset = None
-        self.features: pd.DataFrame | None = None
-        self.layers_table: pd.DataFrame | None = None
-        self.color_by = "cell_type"
-        self.shown: np.ndarray | None = None
-        self.neuron_colors: dict[int, tuple] = {}
+        self.events = SceneEvents()
+        self._dataset: Dataset | None = None
+        self._features: pd.DataFrame | None = None
+        self._cortical_layers: pd.DataFrame | None = None
+        self._color_by = "cell_type"
+        self._filters = UnitFilters()
+        self._shown: np.ndarray | None = None
+        self._chosen: list[int] = []
+        self._neuron_colors: dict[int, tuple] = {}
 
-    # -- units and layers
+    # -- state (read-only: change it through the methods below) ------------------------
+    @property
+    def dataset(self) -> Dataset | None:
+        return self._dataset
+
+    @property
+    def features(self) -> pd.DataFrame | None:
+        """The units shown, one row per point of the units layer (None before units are shown)."""
+        return self._features
+
+    @property
+    def cortical_layers(self) -> pd.DataFrame | None:
+        """The cortical layers table drawn as planes (None when there is none)."""
+        return self._cortical_layers
+
+    @property
+    def color_by(self) -> str:
+        return self._color_by
+
+    @property
+    def filters(self) -> UnitFilters:
+        return self._filters
+
+    @property
+    def shown(self) -> np.ndarray | None:
+        """Which units pass the filters (a boolean mask over :attr:`features`)."""
+        return self._shown
+
+    @property
+    def chosen(self) -> list[int]:
+        """The chosen neurons' root ids, in order."""
+        return list(self._chosen)
+
     @property
     def units_layer(self):
-        return self._layer(ld.UNITS_LAYER)
+        return _named(self.viewer, ld.UNITS_LAYER)
 
-    def _layer(self, name: str):
-        return self.viewer.layers[name] if name in self.viewer.layers else None
+    # -- dataset and units --------------------------------------------------------------
+    def set_dataset(self, dataset: Dataset | None) -> None:
+        """The dataset chosen neurons are fetched from."""
+        if dataset is not self._dataset:
+            self._dataset = dataset
+            self.events.dataset_changed.emit(dataset)
 
-    def load(self, dataset, color_by: str = "cell_type", camera: str = "pia_up") -> None:
-        """Show a processed dataset's units and layer planes."""
-        units = dataset.units()
-        try:
-            layers = dataset.layers()
-        except DataError:
-            layers = None
-        self.dataset = dataset
-        self.show_units(units, layers, color_by=color_by, camera=camera)
+    def load(self, dataset: Dataset, color_by: str | None = None, camera: str | None = "pia_up",
+             tables: ProcessedTables | None = None) -> None:
+        """Show a processed dataset's units and cortical layer planes, coloured by ``color_by``
+        (None: the scene's :attr:`color_by`).
 
-    def show_units(self, units: pd.DataFrame, layers: pd.DataFrame | None = None, color_by: str = "cell_type",
-                   camera: str | None = "pia_up", built: list | None = None) -> None:
-        """Show units (and layer planes). ``built``: the layers :func:`build_units_layers`
-        made in a worker thread from the same tables, so this thread only inserts them."""
+        ``tables``: the dataset's tables when the caller has read them already
+        (:func:`~napari_microns.core.units.load_processed`), so they are read once.
+        """
+        self.show_prepared(prepare_units(dataset, color_by or self._color_by, tables), camera=camera)
+
+    def show_prepared(self, prepared: PreparedUnits, camera: str | None = "pia_up") -> None:
+        """Show what :func:`prepare_units` read and built (in a worker thread): its dataset,
+        units and planes, and its neurons chosen."""
+        self.set_dataset(prepared.dataset)
+        self.show_units(prepared.tables.units, prepared.tables.cortical_layers, color_by=prepared.color_by,
+                        camera=camera, built=prepared.built)
+        if prepared.chosen:
+            self.choose(prepared.chosen)
+
+    def show_units(self, units: pd.DataFrame, cortical_layers: pd.DataFrame | None = None,
+                   color_by: str | None = None, camera: str | None = "pia_up", built: list | None = None) -> None:
+        """Show units (and cortical layer planes), coloured by ``color_by`` (None: the scene's
+        :attr:`color_by`). ``built``: the layers :func:`build_units_layers` made in a worker
+        thread from the same tables and colour, so this thread only inserts them."""
+        color_by = color_by or self._color_by
         if built is None:
-            built = build_units_layers(units, layers, color_by)
-        self.features = built[0].features
-        self.color_by = color_by
-        self.shown = np.ones(len(self.features), dtype=bool)
-        self.layers_table = layers
+            built = build_units_layers(units, cortical_layers, color_by)
+        self._reset_units(built[0].features, cortical_layers, color_by)
         for layer in built:
-            self._replace_layer(layer)
+            _replace_layer(self.viewer, layer)
         self.viewer.dims.ndisplay = 3
         self.viewer.tooltip.visible = True
         if camera:
-            from .figure import set_camera
-
             set_camera(self.viewer, camera)
+        self.events.units_changed.emit()
 
-    def _replace(self, name: str, layer_tuple) -> None:
-        from napari.layers import Layer
+    def adopt(self, layer) -> bool:
+        """Take over a units layer made elsewhere (the reader, File > Open Sample) when the
+        scene shows no units yet; its metadata names the data folder, if any. Returns
+        whether the layer was adopted."""
+        if layer is None or self._features is not None:
+            return False
+        meta = layer.metadata
+        if meta.get(ld.KIND_KEY) != ld.KIND_UNITS or layer.name != ld.UNITS_LAYER:
+            return False
+        if "datadir" in meta:
+            self.set_dataset(Dataset(meta["datadir"], version=meta["version"]))
+        self._reset_units(layer.features, None, meta.get("color_by", self._color_by))
+        self.events.units_changed.emit()
+        return True
 
-        data, kwargs, kind = layer_tuple
-        self._replace_layer(Layer.create(data, kwargs, kind))
+    def _reset_units(self, features: pd.DataFrame, cortical_layers: pd.DataFrame | None, color_by: str) -> None:
+        self._features = features
+        self._cortical_layers = cortical_layers
+        self._color_by = color_by
+        self._filters = UnitFilters()
+        self._shown = np.ones(len(features), dtype=bool)
 
-    def _replace_layer(self, layer) -> None:
-        """Add ``layer``, taking the place of a layer of the same name if there is one."""
-        old = self._layer(layer.name)
-        index = self.viewer.layers.index(old) if old is not None else None
-        if old is not None:
-            self.viewer.layers.remove(old)
-        self.viewer.add_layer(layer)
-        if index is not None:
-            self.viewer.layers.move(self.viewer.layers.index(layer), index)
+    # -- colour and filters ---------------------------------------------------------------
+    def _units_or_fail(self):
+        layer = self.units_layer
+        if layer is None or self._features is None:
+            raise DataError("load units first")
+        return layer
 
     def set_color_by(self, column: str) -> None:
-        layer = self.units_layer
-        if layer is None or self.features is None:
-            raise DataError("load units first")
-        colors = ld.units_colors(self.features, column)
-        # napari re-uploads every point twice for one colour change: on the colour
-        # manager's event and again on the layer's face_color event. The first is
-        # all the canvas needs (tests/test_render.py checks the switch is drawn).
-        with layer.events.face_color.blocker():
-            layer.face_color = colors
-        layer.metadata["color_by"] = column
-        self.color_by = column
+        """Colour the units by ``column``. Before units are shown, the choice is kept for them."""
+        if self._features is not None:
+            layer = self._units_or_fail()
+            colors = ld.units_colors(self._features, column)
+            # napari re-uploads every point twice for one colour change: on the colour
+            # manager's event and again on the layer's face_color event. The first is
+            # all the canvas needs (tests/test_render.py checks the switch is drawn).
+            with layer.events.face_color.blocker():
+                layer.face_color = colors
+            layer.metadata["color_by"] = column
+        self._color_by = column
+        self.events.color_by_changed.emit(column)
 
-    def set_filters(self, classes=None, cell_types=None, layers=None, areas=None, proofread_only=False) -> int:
-        """Show only units passing the filters; returns how many are shown."""
-        layer = self.units_layer
-        if layer is None or self.features is None:
-            raise DataError("load units first")
-        self.shown = ld.filter_mask(self.features, classes, cell_types, layers, areas, proofread_only)
-        layer.shown = self.shown
-        return int(self.shown.sum())
+    def set_filters(self, classes=None, cell_types=None, cortical_layers=None, areas=None,
+                    proofread_only=False) -> int:
+        """Show only units passing the filters (None: no filter on that column; ``cortical_layers``:
+        the units' layers, e.g. ``["L2/3", "L4"]``); returns how many are shown."""
+        layer = self._units_or_fail()
+        filters = UnitFilters(_values(classes), _values(cell_types), _values(cortical_layers), _values(areas),
+                              bool(proofread_only))
+        self._shown = ld.filter_mask(self._features, filters.classes, filters.cell_types, filters.cortical_layers,
+                                     filters.areas, filters.proofread_only)
+        self._filters = filters
+        layer.shown = self._shown
+        shown = int(self._shown.sum())
+        self.events.filters_changed.emit(shown)
+        return shown
+
+    def shown_features(self) -> pd.DataFrame | None:
+        """The rows of :attr:`features` that pass the filters."""
+        if self._features is None:
+            return None
+        return self._features if self._shown is None else self._features[self._shown]
 
     def legend(self) -> list[tuple[str, tuple, int]]:
-        if self.features is None:
+        if self._features is None:
             return []
-        return ld.legend(self.features, self.color_by, self.shown)
+        return ld.legend(self._features, self._color_by, self._shown)
 
+    # -- picking units ----------------------------------------------------------------------
     def selected_root_ids(self) -> list[int]:
         """Root ids of the units selected in the viewer (click or drag in select mode)."""
         layer = self.units_layer
-        if layer is None or not layer.selected_data:
+        if layer is None or not layer.selected_data or self._features is None:
             return []
         idx = sorted(layer.selected_data)
-        return [int(r) for r in self.features["pt_root_id"].to_numpy()[idx]]
-
-    def unit_positions(self, root_ids: Sequence[int]) -> np.ndarray:
-        """(N, 3) µm soma positions of root ids known to the units table."""
-        if self.features is None:
-            return np.empty((0, 3))
-        f = self.features.drop_duplicates("pt_root_id").set_index("pt_root_id")
-        known = [r for r in root_ids if r in f.index]
-        return f.loc[known, ld.POSITION_COLUMNS].to_numpy(dtype=float)
-
-    def color_of(self, root_id: int) -> tuple:
-        if root_id not in self.neuron_colors:
-            self.neuron_colors[root_id] = ld.neuron_color(len(self.neuron_colors))
-        return self.neuron_colors[root_id]
-
-    # -- chosen neurons
-    def add_fetched(self, piece: Fetched) -> None:
-        """Add (or replace) the layers of one fetched piece."""
-        somata = None
-        if piece.built is not None:
-            for layer in piece.built:
-                if layer.metadata.get("napari_microns") == "somata":
-                    somata = layer
-                else:
-                    self._replace_layer(layer)
-        else:
-            for data, kwargs, kind in piece.layers:
-                self._replace(kwargs["name"], (data, kwargs, kind))
-        if piece.kind == "skeleton":
-            self._update_somata(somata)
-
-    def _update_somata(self, prebuilt=None) -> None:
-        """One soma marker per skeleton shown. The layer is added once (``prebuilt``
-        when a worker made it) and then updated in place: a new napari layer costs
-        the UI thread far more (visual, controls) than new data."""
-        from napari.layers import Layer
-
-        tuples = [(lyr.data, {"metadata": lyr.metadata}, None) for lyr in self.viewer.layers]
-        for data, kwargs, kind in somata_layers(tuples):
-            layer = self._layer("somata")
-            if layer is None:
-                layer = prebuilt if prebuilt is not None else Layer.create(data, kwargs, kind)
-                self.viewer.add_layer(layer)
-            if layer.data.shape != data.shape or not np.allclose(layer.data, data):
-                layer.data = data
-                layer.features = kwargs["features"]
+        return [int(r) for r in self._features["pt_root_id"].to_numpy()[idx]]
 
     def root_id_at(self, position, view_direction=None, dims_displayed=None) -> int | None:
         """The root id of the shown unit under a world position (and view ray in 3D), or None."""
         layer = self.units_layer
-        if layer is None or self.features is None or not layer.visible:
+        if layer is None or self._features is None or not layer.visible:
             return None
         index = layer.get_value(position, view_direction=view_direction, dims_displayed=dims_displayed, world=True)
         if index is None:
             return None
-        return int(self.features["pt_root_id"].iat[int(index)])
+        return int(self._features["pt_root_id"].iat[int(index)])
+
+    # -- chosen neurons -------------------------------------------------------------------
+    def choose(self, root_ids: Iterable[int]) -> list[int]:
+        """Choose these neurons (in order, without repeats); returns their root ids."""
+        ids = parse_ids(list(root_ids), "root id", where="root ids", unique=True).tolist()
+        if ids != self._chosen:
+            self._chosen = ids
+            self.events.neurons_changed.emit(list(ids))
+        return list(ids)
+
+    def color_of(self, root_id: int) -> tuple:
+        """The colour of a neuron's mesh: a new one per neuron, kept for the scene's life."""
+        if root_id not in self._neuron_colors:
+            self._neuron_colors[root_id] = ld.neuron_color(len(self._neuron_colors))
+        return self._neuron_colors[root_id]
+
+    def fetch(self, root_ids: Sequence[int], kinds: Iterable[str] = FETCH_KINDS, build: bool = False,
+              **kwargs) -> Iterator[Fetched]:
+        """The fetch of ``root_ids`` (not started): iterate it in a worker thread, each piece to
+        :meth:`add_fetched` on the UI thread. ``build``: :func:`~.fetching.fetch_layers`, else
+        :func:`~.fetching.fetch_neurons` (they take the other keywords)."""
+        if self._dataset is None:
+            raise DataError("no dataset loaded: load units from a data folder or open the sample first")
+        colors = {int(r): self.color_of(int(r)) for r in root_ids}
+        fetcher = fetch_layers if build else fetch_neurons
+        return fetcher(self._dataset, list(root_ids), kinds, units=self._features, colors=colors, **kwargs)
 
     def fetch_now(self, root_ids: Sequence[int], kinds: Iterable[str] = FETCH_KINDS, **kwargs) -> list[str]:
         """Fetch in this thread (scripts, figures); returns the error messages."""
-        if self.dataset is None:
-            raise DataError("no dataset loaded: open a data folder or the sample first")
-        colors = {int(r): self.color_of(int(r)) for r in root_ids}
         errors = []
-        for piece in fetch_neurons(self.dataset, root_ids, kinds, units=self.features, colors=colors, **kwargs):
+        for piece in self.fetch(root_ids, kinds, **kwargs):
             if piece.kind == "error":
                 errors.append(piece.message)
             else:
                 self.add_fetched(piece)
         return errors
+
+    def add_fetched(self, piece: Fetched) -> None:
+        """Add (or replace) the layers of one fetched piece."""
+        from napari.layers import Layer
+
+        somata = None
+        if piece.built is not None:
+            for layer in piece.built:
+                if ld.layer_kind(layer) == ld.KIND_SOMATA:
+                    somata = layer
+                else:
+                    _replace_layer(self.viewer, layer)
+        else:
+            for data, kwargs, kind in piece.layers:
+                _replace_layer(self.viewer, Layer.create(data, kwargs, kind))
+        if piece.kind == ld.KIND_SKELETON:
+            _update_somata(self.viewer, somata)
+        self.events.piece_added.emit(piece)
 
     def dim_units(self, opacity: float = 0.35, size: float = 6.0) -> None:
         """Push the units into the background so chosen neurons stand out."""
@@ -399,4 +375,4 @@ class Scene:
 
     def neuron_layers(self) -> list:
         return [lyr for lyr in self.viewer.layers
-                if lyr.metadata.get("napari_microns") in ("skeleton", "mesh", "synapses", "somata")]
+                if ld.layer_kind(lyr) in (ld.KIND_SKELETON, ld.KIND_MESH, ld.KIND_SYNAPSES, ld.KIND_SOMATA)]

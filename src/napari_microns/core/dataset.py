@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import pandas as pd
 
@@ -21,6 +21,9 @@ from .errors import DataError
 from .layout import Layout
 from .session import DEFAULT_RETRY, RetryPolicy, check_version, make_client
 from .versions import VersionTables, tables_for
+
+if TYPE_CHECKING:
+    from .units import UnitsResult
 
 log = logging.getLogger(__name__)
 
@@ -125,22 +128,29 @@ class Dataset:
         return done
 
     # -- local processing ----------------------------------------------------
-    def process(self, functional: str = "none", layer_method: str = "datacleaner"):
-        """Merge the raw tables into ``(units, layers)`` and write them to ``processed/``."""
+    def process(self, functional: str = "none", layer_method: str = "datacleaner") -> UnitsResult:
+        """Merge the raw tables into units and layers and write them to ``processed/``.
+
+        Returns a :class:`~.units.UnitsResult` (``.units``, ``.layers``, ``.summary``), which
+        also unpacks as ``units, layers = ds.process()``.
+        """
         from .units import build_units
 
         result = build_units(self.layout, self.tables, functional=functional, layer_method=layer_method)
         result.write(self.layout)
-        self.last_summary = result.summary
-        return result.units, result.layers
+        return result
 
     def units(self) -> pd.DataFrame:
         """The processed units table (run :meth:`process` first)."""
-        return self._read_processed(self.layout.units_path)
+        from .units import read_processed
+
+        return read_processed(self.layout.units_path)
 
     def layers(self) -> pd.DataFrame:
         """The processed cortical layer table (run :meth:`process` first)."""
-        return self._read_processed(self.layout.layers_path)
+        from .units import read_processed
+
+        return read_processed(self.layout.layers_path)
 
     def summary(self) -> dict:
         """What the last :meth:`process` kept and removed, and why."""
@@ -151,16 +161,7 @@ class Dataset:
         except FileNotFoundError:
             raise DataError(f"{self.layout.summary_path} not found; run process() first") from None
 
-    def _read_processed(self, path: Path) -> pd.DataFrame:
-        if not path.exists():
-            raise DataError(
-                f"{path} not found; run `napari-microns process --datadir {self.datadir} --version {self.version}` first"
-            )
-        from .units import read_processed
-
-        return read_processed(path)
-
-    # -- synapses (core/synapses.py) -----------------------------------------
+    # -- synapses (core/synapses/) --------------------------------------------
     @property
     def synapse_store(self):
         """The merged local synapse store (kept, so its file index stays cached)."""
@@ -187,14 +188,13 @@ class Dataset:
         ``progress(chunks_done, chunks_total, rows)`` is called after each chunk.
         See ``docs/synapses.md``.
         """
-        from .synapses import DEFAULT_CHUNK_SIZE, download_synapses
+        from .synapses import DEFAULT_CHUNK_SIZE, DownloadPlan, download_synapses
 
-        return download_synapses(
-            lambda: self.client, self.layout, table=self.tables["synapses"], datastack=self.datastack,
-            pre_ids=pre_ids, post_ids=post_ids, aggregate=aggregate, workers=workers,
-            chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size, progress=progress, policy=self.retry,
-            page_limit=page_limit, store=self.synapse_store,
-        )
+        plan = DownloadPlan.create(pre_ids, post_ids, table=self.tables["synapses"], version=self.layout.version,
+                                   datastack=self.datastack, aggregate=aggregate,
+                                   chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size)
+        return download_synapses(lambda: self.client, self.layout, plan, workers=workers, progress=progress,
+                                 policy=self.retry, page_limit=page_limit, store=self.synapse_store)
 
     def repair_synapse_store(self) -> dict:
         """Verify the synapse store's files against their checksums and rebuild what is damaged
@@ -232,14 +232,17 @@ class Dataset:
         units = self.units() if group_by is not None else None
         return connectivity_matrix(connections, root_ids=root_ids, value=value, group_by=group_by, units=units)
 
-    # -- morphology (core/morphology.py) -------------------------------------
+    # -- morphology (core/morphology/) ---------------------------------------
     @property
     def morphology(self):
         """The skeleton/mesh fetcher and its cache (:class:`~.morphology.Morphology`)."""
         if getattr(self, "_morphology", None) is None:
             from .morphology import Morphology
 
-            self._morphology = Morphology(self)
+            self._morphology = Morphology(
+                self.layout, self.datastack, lambda: self.client, known_client=lambda: self._client,
+                retry=self.retry, skeleton_source=self.skeleton_source, mesh_source=self.mesh_source,
+            )
         return self._morphology
 
     def skeleton(self, root_id):

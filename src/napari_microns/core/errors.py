@@ -38,7 +38,18 @@ class DataError(MicronsError):
 
 
 class IncompleteError(MicronsError):
-    """Some parts of a download failed; the parts that succeeded were kept."""
+    """Some parts of a download failed; the parts that succeeded were kept.
+
+    ``results``: what was fetched, by root id (morphology); ``failures``: the one-line
+    reason per root id that failed; ``report``: the synapse download's report.
+    """
+
+    def __init__(self, message: str, *, results: dict | None = None, failures: dict | None = None,
+                 report: object | None = None):
+        super().__init__(message)
+        self.results = results if results is not None else {}
+        self.failures = failures if failures is not None else {}
+        self.report = report
 
 
 class BusyError(MicronsError):

@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,9 +205,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             log.warning("could not remove the temporary file %s", tmp)
 
 
-def write_content_named(folder: str | os.PathLike, stem: str, suffix: str, write) -> tuple[Path, str]:
+def write_content_named(folder: str | os.PathLike, stem: str, suffix: str, write) -> tuple[Path, str, str]:
     """Write a file through ``write(tmp_path)`` and name it by its content:
-    ``<folder>/<stem>-<sha256[:16]><suffix>``. Returns ``(path, sha256)``.
+    ``<folder>/<stem>-<sha256[:16]><suffix>``. Returns ``(path, sha256, block digests)``
+    (see :func:`file_digests`).
 
     Files named so never change after they are written, so a reader holding an older
     index keeps reading consistent files while a writer adds new ones.
@@ -218,10 +220,10 @@ def write_content_named(folder: str | os.PathLike, stem: str, suffix: str, write
         write(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        digest = file_sha256(tmp)
+        digest, blocks = file_digests(tmp)
         final = folder / f"{stem}-{digest[:16]}{suffix}"
         os.replace(tmp, final)
-        return final, digest
+        return final, digest, blocks
     except OSError as exc:
         raise storage_error(exc, folder / f"{stem}{suffix}") from None
     finally:
@@ -272,6 +274,62 @@ def file_sha256(path: str | os.PathLike) -> str:
     except PermissionError as exc:
         raise storage_error(exc, path, "reading") from None
     return digest.hexdigest()
+
+
+#: a file's blocks, each with its own checksum, so a reader can verify just what it reads
+BLOCK_BYTES = 1 << 20
+BLOCK_DIGEST_CHARS = 16
+
+
+def file_digests(path: str | os.PathLike) -> tuple[str, str]:
+    """``(sha256, blocks)`` of a file from one read: ``blocks`` concatenates the first
+    :data:`BLOCK_DIGEST_CHARS` hex digits of each :data:`BLOCK_BYTES` block's SHA-256."""
+    whole, parts = hashlib.sha256(), []
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(BLOCK_BYTES), b""):
+                whole.update(block)
+                parts.append(hashlib.sha256(block).hexdigest()[:BLOCK_DIGEST_CHARS])
+    except PermissionError as exc:
+        raise storage_error(exc, path, "reading") from None
+    return whole.hexdigest(), "".join(parts)
+
+
+class VerifiedBlocks:
+    """Which blocks of one immutable file this process has checked against their digests
+    (from :func:`file_digests`); :meth:`check` verifies a byte range, each block once."""
+
+    def __init__(self, path: str | os.PathLike, blocks: str, size: int):
+        self.path, self.blocks, self.size = Path(path), blocks, size
+        self._done: set[int] = set()
+        self._lock = threading.Lock()
+
+    def check(self, start: int, stop: int) -> bool:
+        """True when every block overlapping ``[start, stop)`` has its recorded digest."""
+        n = len(self.blocks) // BLOCK_DIGEST_CHARS
+        if n != -(-self.size // BLOCK_BYTES) or not 0 <= start <= stop <= self.size:
+            return False
+        wanted = [b for b in range(start // BLOCK_BYTES, -(-stop // BLOCK_BYTES)) if b not in self._done]
+        if not wanted:
+            return True
+        with open(self.path, "rb") as fh:
+            for b in wanted:
+                fh.seek(b * BLOCK_BYTES)
+                got = hashlib.sha256(fh.read(BLOCK_BYTES)).hexdigest()[:BLOCK_DIGEST_CHARS]
+                if got != self.blocks[b * BLOCK_DIGEST_CHARS:(b + 1) * BLOCK_DIGEST_CHARS]:
+                    return False
+        with self._lock:
+            self._done.update(wanted)
+        return True
+
+    def check_parquet_footer(self) -> bool:
+        """The Parquet footer (schema, row groups, statistics) and its length are as written."""
+        if self.size < 12 or not self.check(self.size - 8, self.size):
+            return False
+        with open(self.path, "rb") as fh:
+            fh.seek(self.size - 8)
+            footer = int.from_bytes(fh.read(4), "little")
+        return self.check(max(0, self.size - 8 - footer), self.size)
 
 
 def read_parquet(path: str | os.PathLike, columns: list[str] | None = None, sha256: str | None = None,

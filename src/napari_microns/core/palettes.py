@@ -1,7 +1,8 @@
 """The one place for napari-microns' colours.
 
 Categorical colour maps for every column the plugin can colour units by, plus
-the colours of skeleton compartments, synapse directions and layer planes.
+the colours of skeleton compartments, synapse directions and cortical layer
+planes, and which units columns are categories.
 Excitatory types come from a warm family (reds, oranges, yellows), inhibitory
 types from a cool family (blues, greens, purples) and non-neuronal cells from
 muted greys and browns, so the two neuron classes stay apart at a glance.
@@ -84,6 +85,12 @@ PROOFREADING = {
     "not proofread": _hex("#8c8c8c", 0.35),
 }
 
+#: The units' categorical columns (pandas categoricals in ``units.parquet`` and in the
+#: units layer's features): the merged labels and the derived ``proofreading`` status.
+#: The one list of them; processing, layer building and the widget import it.
+CATEGORY_COLUMNS = ["cell_type", "classification_system", "layer", "brain_area", "proofreading",
+                    "strategy_axon", "strategy_dendrite", "tuning_type"]
+
 #: Palettes by units column name.
 PALETTES: dict[str, dict[str, tuple]] = {
     "cell_type": CELL_TYPE,
@@ -109,9 +116,9 @@ SYNAPSE_DIRECTION = {
 }
 
 #: Cortical layer boundary planes (translucent).
-LAYER_PLANE = _hex("#b0c4de", 0.15)
+CORTICAL_LAYER_PLANE = _hex("#b0c4de", 0.15)
 #: Their outlines (boundary lines).
-LAYER_OUTLINE = _hex("#dfe8f5", 0.85)
+CORTICAL_LAYER_OUTLINE = _hex("#dfe8f5", 0.85)
 
 #: Distinct colours for chosen neurons' meshes, cycled.
 NEURON_CYCLE = [

@@ -18,15 +18,8 @@ import pyarrow as pa
 import requests
 
 from .errors import ServiceError
-from .session import (
-    DEFAULT_RETRY,
-    RetryPolicy,
-    TruncatedResponse,
-    call_with_retry,
-    captured_warnings,
-    is_capped,
-    watch_warnings,
-)
+from .http import captured_warnings, is_capped, watch_warnings
+from .session import DEFAULT_RETRY, RetryPolicy, TruncatedResponse, call_with_retry
 from .transform import VOXEL_RESOLUTION_NM
 
 log = logging.getLogger(__name__)

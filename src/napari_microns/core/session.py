@@ -1,42 +1,31 @@
 """The CAVE session: client creation, retry policy and error translation.
 
-This is the one place that talks HTTP policy. Every call napari-microns makes
+This is the one place that talks retry policy. Every call napari-microns makes
 to a CAVE service goes through :func:`call_with_retry`, which
 
 * retries connection errors, timeouts, truncated bodies, HTTP 429 and 5xx with
   exponential backoff and full jitter (honouring ``Retry-After``),
-* fails at once on 401/403/404/410 with a one-line message that says what to do,
-* records the ``Warning`` headers of every response of the calling thread, so
-  callers can notice an answer the server capped (caveclient only logs them).
+* fails at once on 401/403/404/410 with a one-line message that says what to do.
 
 caveclient's own urllib3 retries are switched off (``max_retries=0``) so that
-retries are counted and reported in one place.
-
-It is also the one place for credentials: every HTTP request without a timeout
-gets :data:`HTTP_TIMEOUT` (:func:`install_http_timeouts`), the CAVE token goes
-only to the datastack's own servers or hosts the user allows
-(:func:`check_token_host`), and :func:`save_token` keeps the token files private.
+retries are counted and reported in one place. HTTP timeouts and ``Warning``
+headers live in :mod:`.http`; the CAVE token's allowed hosts and token files in
+:mod:`.credentials`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import http.client
 import logging
-import os
 import random
-import re
-import threading
 import time
-import urllib.parse
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, TypeVar
 
 import requests
 import urllib3
 
+from . import http as core_http
 from .errors import AuthError, MicronsError, NotFoundError, ServiceError, VersionError
 
 log = logging.getLogger(__name__)
@@ -70,99 +59,6 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY = RetryPolicy()
-
-
-# --- HTTP timeouts ---------------------------------------------------------
-
-#: ``(connect, read)`` seconds for every HTTP request that names no timeout of its own.
-#: The read timeout bounds the wait for each chunk of an answer (not the whole
-#: download); it is generous because the materialization server computes a whole
-#: query before its first byte. Read at each request, so it can be changed at run time.
-HTTP_TIMEOUT: tuple[float, float] = (10.0, 120.0)
-
-
-def install_http_timeouts() -> None:
-    """Give every ``requests`` call that names no timeout :data:`HTTP_TIMEOUT`.
-
-    Neither caveclient nor cloud-volume sets a timeout, so a server that accepts
-    the connection and never answers blocked forever. Their requests leave by
-    many doors: each caveclient service client's own ``requests.Session`` (whose
-    first request, the version check, runs inside the constructor), caveclient's
-    bare ``requests.get`` for API versions, cloudfiles' ``HttpInterface`` session
-    with a shared adapter, and cloud-volume's graphene code, which calls
-    ``requests.get``/``post`` directly. All of them pass through
-    ``requests.Session.send``, so that is where the default goes: one wrapper,
-    installed once (idempotent) when this module is imported, that fills in the
-    timeout only when the caller gave none and leaves every explicit timeout alone.
-
-    Alternatives were narrower but leaky: wrapping caveclient's ``_patch_session``
-    misses its bare ``requests.get`` and all of cloud-volume; mounting adapters on
-    sessions after the fact misses the constructors' first request. Wrapping
-    ``HTTPAdapter.send`` would also work, but the ``responses`` test library keeps
-    its own reference to the original and bypasses such a wrapper on passthrough.
-
-    A timeout raises ``requests.Timeout`` (or urllib3's ``ReadTimeoutError`` while
-    a body streams); :func:`call_with_retry` retries both as transient. cloudfiles
-    additionally retries each storage read up to 7 times (random backoff up to a
-    minute in total), so a storage server that never answers fails a cloud-volume
-    read after about ``2 x (7 x read timeout + backoff)``.
-    """
-    if getattr(requests.Session.send, "_napari_microns_timeout", False):
-        return
-    original = requests.Session.send
-
-    @functools.wraps(original)
-    def send(self, request, **kwargs):
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = HTTP_TIMEOUT
-        return original(self, request, **kwargs)
-
-    send._napari_microns_timeout = True
-    requests.Session.send = send
-
-
-install_http_timeouts()
-
-
-# --- Warning headers -------------------------------------------------------
-
-_local = threading.local()
-
-
-def _record_warning(response, *args, **kwargs):
-    records = getattr(_local, "warnings", None)
-    if records is not None:
-        warning = response.headers.get("Warning")
-        if warning:
-            records.append(str(warning))
-    return response
-
-
-def watch_warnings(session: requests.Session) -> None:
-    """Make ``session`` report its responses' ``Warning`` headers to :func:`captured_warnings`."""
-    hooks = session.hooks.setdefault("response", [])
-    if _record_warning not in hooks:
-        hooks.append(_record_warning)
-
-
-@contextlib.contextmanager
-def captured_warnings() -> Iterator[list[str]]:
-    """Collect the ``Warning`` headers of responses received by this thread."""
-    previous = getattr(_local, "warnings", None)
-    _local.warnings = []
-    try:
-        yield _local.warnings
-    finally:
-        _local.warnings = previous
-
-
-def is_capped(warnings: list[str]) -> bool:
-    """True when the materialization server says it cut the answer short.
-
-    The server adds ``201 - "Limited query to N rows`` when an answer reached
-    its row limit; table-owner notices share the header and are not caps.
-    """
-    return any("limited query to" in w.lower() for w in warnings)
 
 
 # --- Errors and retries ----------------------------------------------------
@@ -235,7 +131,7 @@ def translate_error(exc: BaseException, what: str, service: str) -> MicronsError
     if status is not None:
         return ServiceError(f"{service} failed with HTTP {status} for {what}; try again later")
     if _is_timeout(exc):
-        limit = HTTP_TIMEOUT
+        limit = core_http.HTTP_TIMEOUT  # read now: it can be changed at run time
         if isinstance(limit, tuple) and len(limit) == 2:
             limit = f"connect {limit[0]:g} s, read {limit[1]:g} s"
         return ServiceError(
@@ -306,157 +202,4 @@ def check_version(client, version: int, policy: RetryPolicy = DEFAULT_RETRY) -> 
             "already on disk, which needs no server"
         )
     client.version = int(version)
-    watch_warnings(client.materialize.session)
-
-
-# --- Credentials -----------------------------------------------------------
-
-#: Extra hosts the user trusts with the CAVE token: a comma-separated list of
-#: ``host`` (any port) or ``host:port``, e.g. ``NAPARI_MICRONS_TOKEN_HOSTS=cave.example.org``.
-#: Only the user's environment sets it; nothing in a data folder can.
-TOKEN_HOSTS_ENV = "NAPARI_MICRONS_TOKEN_HOSTS"
-
-_PREFIX = re.compile(r"^[a-z][a-z0-9+.-]*://(?=[a-z][a-z0-9+.-]*://)", re.IGNORECASE)
-
-
-def _split_url(url: str) -> tuple[str, str, int | None] | None:
-    """``(scheme, host, port)`` of an http(s) URL, after format prefixes
-    (``graphene://``, ``precomputed://``) and ``middleauth+``; None for anything else."""
-    s = str(url).strip()
-    while _PREFIX.match(s):
-        s = _PREFIX.sub("", s, count=1)
-    s = re.sub(r"^(?:middleauth|ngauth)\+", "", s, flags=re.IGNORECASE)
-    try:
-        parts = urllib.parse.urlsplit(s)
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    return parts.scheme.lower(), parts.hostname.lower().rstrip("."), port
-
-
-def token_destination(source: str) -> str | None:
-    """The host (``host`` or ``host:port``) that cloud-volume would send the CAVE token
-    to when opening ``source``, or None when it sends none.
-
-    ``graphene://`` sends it to the graphene server (from ``secrets`` or, failing
-    that, from ``~/.cloudvolume/secrets``), and any ``middleauth+`` URL makes
-    cloudfiles attach the saved token; other sources carry no CAVE token.
-    """
-    low = str(source).strip().lower()
-    if not (low.startswith("graphene://") or "middleauth+" in low):
-        return None
-    parts = _split_url(source)
-    if parts is None:
-        return "?"
-    _, host, port = parts
-    return host if port is None else f"{host}:{port}"
-
-
-def user_token_hosts() -> list[tuple[str, int | None]]:
-    """``(host, port or None)`` pairs from :data:`TOKEN_HOSTS_ENV`."""
-    allowed = []
-    for entry in os.environ.get(TOKEN_HOSTS_ENV, "").split(","):
-        entry = entry.strip()
-        if not entry:
-            continue
-        parts = _split_url(entry if "://" in entry else f"https://{entry}")
-        if parts is None:
-            log.warning("ignoring %r in %s: not a host or host:port", entry, TOKEN_HOSTS_ENV)
-            continue
-        allowed.append((parts[1], parts[2]))
-    return allowed
-
-
-def datastack_token_hosts(client, policy: RetryPolicy = DEFAULT_RETRY) -> dict[str, set[str]]:
-    """``{host: schemes}`` of the servers the CAVE info service names for the client's
-    datastack: the global and local servers and every http(s) URL in the datastack
-    info (the graphene ``segmentation_source`` among them)."""
-    urls = [getattr(client, "server_address", None), getattr(client, "local_server", None)]
-    info = call_with_retry(client.info.get_datastack_info, what="the datastack info",
-                           service="the CAVE info service", policy=policy)
-
-    def walk(value):
-        if isinstance(value, str):
-            urls.append(value)
-        elif isinstance(value, dict):
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, (list, tuple)):
-            for v in value:
-                walk(v)
-
-    walk(info or {})
-    hosts: dict[str, set[str]] = {}
-    for url in urls:
-        parts = _split_url(url) if isinstance(url, str) and "://" in url else None
-        if parts is not None:
-            hosts.setdefault(parts[1], set()).add(parts[0])
-    return hosts
-
-
-def check_token_host(source: str, client, policy: RetryPolicy = DEFAULT_RETRY) -> None:
-    """Refuse ``source`` with one line if opening it would send the CAVE token to a host
-    that is neither a server of the client's datastack nor allowed by the user.
-
-    A datastack host is allowed over https (or the scheme the datastack itself uses
-    for it); a host the user lists in :data:`TOKEN_HOSTS_ENV` is allowed as listed.
-    Call this before cloud-volume sees ``source``: the refusal sends nothing anywhere.
-    """
-    destination = token_destination(source)
-    if destination is None:
-        return
-    parts = _split_url(source)
-    if parts is not None:
-        scheme, host, port = parts
-        if any(h == host and (p is None or p == port) for h, p in user_token_hosts()):
-            return
-        schemes = datastack_token_hosts(client, policy).get(host)
-        if schemes and (scheme == "https" or scheme in schemes):
-            return
-        if schemes:
-            reason = f"it asks for plain {scheme}, which would expose the token on the network"
-        else:
-            reason = f"{host} is not a server of datastack {getattr(client, 'datastack_name', None) or 'the datastack'}"
-    else:
-        raise AuthError(
-            f"refusing to send your CAVE token for {source}: its host cannot be recognised; "
-            "use an http(s) URL such as graphene://https://HOST/segmentation/table/NAME"
-        )
-    raise AuthError(
-        f"refusing to send your CAVE token to {destination} for {source}: {reason}; if you trust that "
-        f"host, allow it in your own environment: {TOKEN_HOSTS_ENV}={destination}"
-    )
-
-
-def _private_dir(path: Path) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-
-
-def save_token(token: str, server_address: str | None = None) -> Path:
-    """Save ``token`` with caveclient's ``AuthClient.save_token``, readable only by the user.
-
-    caveclient writes ``~/.cloudvolume/secrets/cave-secret.json`` and a
-    server-specific ``<server>-cave-secret.json`` (and a local-server file when it
-    knows one) with the process umask, typically world-readable. The folders are
-    made 0700 before it writes, and every token file it wrote (or that already
-    held a token there) is made 0600 after. Returns the file caveclient reads.
-    """
-    from caveclient.auth import AuthClient, default_token_file
-
-    auth = AuthClient(server_address=server_address) if server_address else AuthClient()
-
-    def token_files() -> set[Path]:
-        files = {auth._token_file, getattr(auth, "_server_file_path", None), default_token_file,
-                 auth.local_server_filepath}
-        return {Path(os.path.expanduser(f)) for f in files if f}
-
-    for path in token_files():
-        _private_dir(path.parent)
-    auth.save_token(token=token, overwrite=True)
-    for path in token_files():
-        if path.exists():
-            os.chmod(path, 0o600)
-    return Path(auth._token_file)
+    core_http.watch_warnings(client.materialize.session)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,7 @@ from .layout import (
     read_parquet,
     write_lock,
 )
+from .palettes import CATEGORY_COLUMNS
 from .tables import has_raw_table, read_raw_table
 from .transform import voxels_to_um
 from .versions import VersionTables
@@ -46,15 +48,22 @@ UNIT_COLUMNS = [
     "nucleus_id", "pt_root_id", *POSITION, "classification_system", "cell_type", "brain_area",
     "strategy_axon", "strategy_dendrite", "tuning_type", "layer", *VOXEL_POSITION,
 ]
-LABEL_COLUMNS = ["classification_system", "cell_type", "brain_area", "strategy_axon", "strategy_dendrite", "tuning_type", "layer"]
-FUNCTIONAL_COLUMNS = ["session", "scan_idx", "functional_unit_id", "pref_ori", "pref_dir", "gOSI", "gDSI", "cc_abs"]
 
 
 @dataclass
 class UnitsResult:
+    """What :func:`build_units` (and ``Dataset.process()``) made: the units, the cortical
+    layers and the summary of what was kept and removed (what the CLI prints).
+
+    It unpacks as ``units, layers = ds.process()``.
+    """
+
     units: pd.DataFrame
     layers: pd.DataFrame
     summary: dict = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        return iter((self.units, self.layers))
 
     def write(self, layout: Layout) -> None:
         """Write units, layers and summary, then ``checksums.json`` naming their SHA-256 (last:
@@ -92,6 +101,10 @@ def recorded_checksum(path: Path) -> tuple[str, str]:
 
 def read_processed(path: Path) -> pd.DataFrame:
     """A processed table (units or layers), verified against ``checksums.json``, from one read."""
+    if not path.exists():
+        version_dir = path.parent.parent
+        raise DataError(f"{path} not found; run `napari-microns process --datadir {version_dir.parent} "
+                        f"--version {version_dir.name}` first")
     sha256, fix = recorded_checksum(path)
     try:
         return read_parquet(path, sha256=sha256, what="processed file", fix=fix)
@@ -99,6 +112,31 @@ def read_processed(path: Path) -> pd.DataFrame:
         raise
     except Exception as exc:  # noqa: BLE001
         raise DataError(f"{path} is corrupt ({type(exc).__name__}); run `napari-microns process` again") from None
+
+
+class ProcessedTables(NamedTuple):
+    """A processed version's units and cortical layers, as the viewer shows them."""
+
+    units: pd.DataFrame
+    cortical_layers: pd.DataFrame | None  # None: no layers.parquet beside the units
+
+
+def load_processed(units_path: str | Path, verify: bool = True) -> ProcessedTables:
+    """The units table at ``units_path`` and the cortical layers table beside it.
+
+    The one rule for the layers table, wherever napari-microns shows units (reader, sample,
+    dock widget, ``view``/``figure``/``demo``): no ``layers.parquet`` beside the units means
+    ``cortical_layers=None``, the units are shown without layer planes; a layers table that
+    is there is read and checked like the units, so a damaged one fails in one line.
+    ``verify``: check both against ``checksums.json`` (a processed folder, the default);
+    False reads a lone units table (no ``checksums.json`` beside it) as it is.
+    """
+    units_path = Path(units_path)
+    read = read_processed if verify else pd.read_parquet
+    layers_path = units_path.with_name("layers.parquet")
+    units = read(units_path)
+    layers = read(layers_path) if layers_path.exists() and layers_path != units_path else None
+    return ProcessedTables(units, layers)
 
 
 def _read(layout: Layout, table: str, columns: list[str], required: list[str] | None = None,
@@ -206,7 +244,7 @@ def build_units(layout: Layout, tables: VersionTables, functional: str = "none",
     ordered = [c for c in UNIT_COLUMNS if c in units.columns]
     units = units[ordered + [c for c in units.columns if c not in ordered]]
     # Labels as categoricals: a tenth of the memory, fast parquet, and what napari colours by.
-    for col in LABEL_COLUMNS:
+    for col in CATEGORY_COLUMNS:
         if col in units.columns:
             units[col] = units[col].astype("category")
     summary["units"] = len(units)

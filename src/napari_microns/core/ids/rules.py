@@ -1,26 +1,5 @@
-"""Root ids and synapse ids: the one place they are read and checked.
-
-MICrONS root ids are 18-digit numbers (``864691135101289504``) that only a 64-bit
-integer holds exactly; a float64 keeps 15-16 digits and silently rounds them. So
-ids are read as ``int64`` end to end, never through a float:
-
-* accepted: Python and numpy integers, digit strings (``"864691135101289504"``),
-  text lists of them (commas, spaces, semicolons, newlines or brackets between
-  them; a single string is ONE id, never iterated character by character),
-  lists, tuples, sets, numpy arrays, pandas Series/Index, Arrow arrays;
-* floats (``1.0``, ``"1e3"``, a float64 column) are accepted only when the value is
-  a whole number below 2**53, the range where a float is exact. An 18-digit root
-  id never is, so a root id that went through a float is refused, never rounded;
-* refused, each in ONE line that says what and where (for tables: the file, the
-  row or line, and the column): blank values, non-integers, booleans, negative
-  values, 0 (unless the caller allows it, e.g. ``pt_root_id == 0`` means "no
-  segment" in CAVE tables), and values above 2**63-1 (such as 2**64-1).
-
-:func:`parse_id` reads one value, :func:`parse_ids` a list or a text of ids,
-:func:`ids_argument` a command-line ``IDS`` value (``all``, a list, or a file of
-ids), and :func:`id_column` a table column, either refusing the first bad row or
-dropping bad rows and counting them.
-"""
+"""The rules every id is checked by (see the package docstring): one value, or a whole column
+at once (vectorized), each bad value with a one-line reason."""
 
 from __future__ import annotations
 
@@ -28,13 +7,12 @@ import math
 import operator
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from ..errors import DataError
 
 #: The largest id: ids are signed 64-bit integers (Arrow/Parquet int64, CAVE's bigint).
 MAX_ID = 2**63 - 1
@@ -50,7 +28,7 @@ EXAMPLE = "864691135101289504"
 OK, BLANK, NOT_WHOLE, INEXACT, NEGATIVE, ZERO, TOO_BIG = range(7)
 
 
-def _problem(code: int, raw: Any, what: str) -> str:
+def problem(code: int, raw: Any, what: str) -> str:
     """The problem of one value, as text (``what`` is e.g. "root id")."""
     shown = _show(raw)
     if code == BLANK:
@@ -92,7 +70,7 @@ def _classify_int(value: int, allow_zero: bool) -> int:
     return OK
 
 
-def _scalar(value: Any, allow_zero: bool) -> tuple[int, int]:
+def classify_scalar(value: Any, allow_zero: bool) -> tuple[int, int]:
     """``(problem code, value)`` of one scalar; the value is 0 unless the code is OK."""
     if value is None or value is pd.NA or value is pd.NaT:
         return BLANK, 0
@@ -136,125 +114,6 @@ def _scalar(value: Any, allow_zero: bool) -> tuple[int, int]:
         return NOT_WHOLE, 0
     code = _classify_int(v, allow_zero)
     return code, v if code == OK else 0
-
-
-# -- one value, a list, a text ---------------------------------------------------------
-
-
-def parse_id(value: Any, what: str = "root id", *, allow_zero: bool = False, where: str = "") -> int:
-    """One id as an ``int`` (0 < id <= 2**63-1, or 0 too with ``allow_zero``).
-
-    ``where`` prefixes the error message (e.g. ``"--pre"``). A string holding
-    several ids is refused: use :func:`parse_ids` for lists.
-    """
-    code, v = _scalar(value, allow_zero)
-    if code != OK:
-        raise DataError(f"{where + ': ' if where else ''}{_problem(code, value, what)}")
-    return v
-
-
-def split_ids(text: str) -> list[str]:
-    """The tokens of a text list of ids (commas, spaces, semicolons, newlines, brackets)."""
-    return [t for t in SEPARATORS.split(text or "") if t]
-
-
-def parse_ids(
-    values: Any,
-    what: str = "root id",
-    *,
-    where: str = "",
-    allow_zero: bool = False,
-    allow_empty: bool = True,
-    unique: bool = False,
-    sort: bool = False,
-) -> np.ndarray:
-    """Ids as an ``int64`` array, in input order.
-
-    ``values``: one id (int, numpy int, digit string), a text list of ids (a
-    string; ``"1, 2 3"``), or a list/tuple/set/array/Series/Index of ids. ``unique``
-    drops repeats (keeping the first), ``sort`` sorts (and drops repeats). Any bad
-    value raises :class:`DataError` in one line naming it (and its position in a list).
-    """
-    if isinstance(values, (str, bytes)):
-        text = values.decode("ascii", "replace") if isinstance(values, bytes) else values
-        tokens = split_ids(text)
-        if len(tokens) == 1:  # one id: the message names it without a position
-            arr = np.array([parse_id(tokens[0], what, allow_zero=allow_zero, where=where)], dtype=np.int64)
-        else:
-            arr = id_column(np.array(tokens, dtype=object), what=what, origin=where or None, row_label="item",
-                            allow_zero=allow_zero).values
-    elif _is_scalar(values):
-        arr = np.array([parse_id(values, what, allow_zero=allow_zero, where=where)], dtype=np.int64)
-    else:
-        arr = id_column(values, what=what, origin=where or None, row_label="item", allow_zero=allow_zero).values
-    if len(arr) == 0 and not allow_empty:
-        raise DataError(f"{where + ': ' if where else ''}no {what}s given")
-    if sort:
-        return np.unique(arr)
-    if unique:
-        _, first = np.unique(arr, return_index=True)
-        return arr[np.sort(first)]
-    return arr
-
-
-def _is_scalar(values: Any) -> bool:
-    if isinstance(values, (str, bytes, int, float, np.integer, np.floating, np.bool_)) or values is None:
-        return True
-    if isinstance(values, np.ndarray):
-        return values.ndim == 0
-    return not isinstance(values, (Iterable, pd.Series, pd.Index)) and not hasattr(values, "__array__")
-
-
-def read_ids_file(path: str | Path, what: str = "root id", *, where: str = "", allow_zero: bool = False) -> np.ndarray:
-    """The ids in a text file (commas, spaces or lines between them; ``#`` starts a comment),
-    in file order without repeats. A bad id is refused naming the file and line."""
-    path = Path(path).expanduser()
-    prefix = f"{where}: " if where else ""
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        raise DataError(f"{prefix}{path} is not a text file of {what}s") from None
-    except PermissionError:
-        from .errors import StorageError
-
-        raise StorageError(f"{prefix}permission denied reading {path}") from None
-    except IsADirectoryError:
-        raise DataError(f"{prefix}{path} is a folder, not a file of {what}s") from None
-    except FileNotFoundError:
-        raise DataError(f"{prefix}{path} not found") from None
-    except OSError as exc:
-        raise DataError(f"{prefix}cannot read {path} ({type(exc).__name__}: {exc.strerror or exc})") from None
-    tokens, lines = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
-        for token in split_ids(line.split("#", 1)[0]):
-            tokens.append(token)
-            lines.append(number)
-    if not tokens:
-        raise DataError(f"{prefix}no {what}s in {path}")
-    col = id_column(np.array(tokens, dtype=object), what=what, origin=f"{prefix}{path}", row_label="line",
-                    row_numbers=np.array(lines), allow_zero=allow_zero)
-    _, first = np.unique(col.values, return_index=True)
-    return col.values[np.sort(first)]
-
-
-def ids_argument(text: str, option: str = "ids", what: str = "root id") -> np.ndarray | None:
-    """A command-line ``IDS`` value: ``all`` (None: any neuron), a list of ids (commas or
-    spaces), or a file of ids (see :func:`read_ids_file`). Sorted, without repeats."""
-    text = str(text).strip()
-    if text.lower() == "all":
-        return None
-    if not text:
-        raise DataError(f"{option}: no {what}s given (pass ids, a file of ids, or 'all')")
-    path = Path(text).expanduser()
-    tokens = split_ids(text)
-    if path.is_file():
-        return np.unique(read_ids_file(path, what, where=option))
-    if path.is_dir():
-        raise DataError(f"{option}: {text} is a folder, not a file of {what}s")
-    looks_like_a_file = "/" in text or "\\" in text or re.search(r"\.[A-Za-z_]\w*$", text)
-    if tokens and not looks_like_a_file and all(any(ch.isdigit() for ch in t) for t in tokens):
-        return parse_ids(text, what, where=option, sort=True)  # ids, one of them maybe mistyped
-    raise DataError(f"{option}: {text!r} is neither 'all', a list of {what}s, nor an existing file of {what}s")
 
 
 # -- table columns ---------------------------------------------------------------------
@@ -333,12 +192,12 @@ def id_column(
         where = np.flatnonzero(refuse)
         i = int(where[0])
         more = f" (and {len(where) - 1:,} more bad {row_label}{'s' if len(where) > 2 else ''})" if len(where) > 1 else ""
-        raise DataError(f"{locate(i)}: {_problem(int(codes[i]), raw(i), what)}{more}")
+        raise DataError(f"{locate(i)}: {problem(int(codes[i]), raw(i), what)}{more}")
     result = IdColumn(out, ~dropped, blank=int((dropped & bad_blank).sum()), invalid=int((dropped & bad_other).sum()),
                       dropped_rows=np.flatnonzero(dropped))
     if dropped.any():
         i = int(result.dropped_rows[0])
-        result.first_dropped = f"{locate(i)}: {_problem(int(codes[i]), raw(i), what)}"
+        result.first_dropped = f"{locate(i)}: {problem(int(codes[i]), raw(i), what)}"
     return result
 
 
@@ -421,7 +280,7 @@ def _classify_numpy(arr: np.ndarray, mask: np.ndarray | None, allow_zero: bool):
         obj = arr.astype(object, copy=False)
         for i, v in enumerate(obj):
             try:
-                code, val = _scalar(v, allow_zero)
+                code, val = classify_scalar(v, allow_zero)
             except (TypeError, ValueError, OverflowError):
                 code, val = NOT_WHOLE, 0
             codes[i] = code
@@ -435,58 +294,3 @@ def _classify_numpy(arr: np.ndarray, mask: np.ndarray | None, allow_zero: bool):
     return codes, out, raw
 
 
-# -- id columns of a DataFrame ---------------------------------------------------------
-
-#: Columns of CAVE and microns_datacleaner tables that hold 64-bit ids.
-ID_COLUMNS = frozenset({"id", "target_id", "nucleus_id", "valid_id", "pt_root_id", "pt_supervoxel_id",
-                        "pre_pt_root_id", "post_pt_root_id", "pre_pt_supervoxel_id", "post_pt_supervoxel_id"})
-
-
-def is_id_column(name: str) -> bool:
-    return name in ID_COLUMNS or name.endswith("_root_id") or name.endswith("_supervoxel_id")
-
-
-def what_of(column: str) -> str:
-    """The words for the ids of a column: "root id", "nucleus id", "synapse id", ..."""
-    if column.endswith("root_id") or column == "valid_id":
-        return "root id"
-    if column.endswith("supervoxel_id"):
-        return "supervoxel id"
-    if column in ("target_id", "nucleus_id"):
-        return "nucleus id"
-    return "id"
-
-
-def check_id_columns(
-    df: pd.DataFrame,
-    origin: str,
-    *,
-    columns: Iterable[str] | None = None,
-    allow_zero: bool = True,
-    blank: str = "keep",
-    row_label: str = "row",
-    first_row: int = 1,
-    use_index: bool = False,
-) -> pd.DataFrame:
-    """``df`` with its id columns (``columns``, default: those :func:`is_id_column` names)
-    read exactly as ``int64``; any value that is not a valid id is refused in one line
-    naming ``origin``, the row and the column.
-
-    ``blank="keep"``: blank cells become ``<NA>`` of a pandas ``Int64`` column (never a
-    float NaN), for the caller to count and drop; ``blank="raise"`` refuses them.
-    ``use_index``: name rows by ``df.index`` (a DataFrame from the caller) instead of
-    ``<row_label> <n>`` counted from ``first_row``.
-    """
-    if blank not in ("keep", "raise"):
-        raise ValueError("blank must be 'keep' or 'raise'")
-    wanted = set(columns) if columns is not None else None
-    names = [c for c in df.columns if isinstance(c, str) and (c in wanted if wanted is not None else is_id_column(c))]
-    out = df
-    for name in names:
-        col = id_column(df[name], what=what_of(name), origin=origin, column=name, allow_zero=allow_zero,
-                        blank="drop" if blank == "keep" else "raise", row_label=row_label, first_row=first_row,
-                        index=df.index if use_index else None)
-        if out is df:
-            out = df.copy(deep=False)
-        out[name] = col.values if col.ok.all() else col.nullable()
-    return out

@@ -1,7 +1,7 @@
 """Write ``file://`` precomputed segmentation layers (meshes and skeletons).
 
 Used by the synthetic sample generator and the tests: a data folder can carry
-its own morphology source (see ``sources.json`` in :mod:`.morphology`) that
+its own morphology source (see ``sources.json`` in :mod:`.sources`) that
 cloud-volume reads exactly like the public MICrONS layers.
 
 Two mesh formats are written:
@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+
+from ..layout import atomic_write_bytes, atomic_write_json
+from .decimation import SIMPLIFY_LOCK
 
 #: Sharding of the multi-resolution mesh layer (raw data: fragments are range-read).
 _SHARDING = {
@@ -123,9 +126,6 @@ def _write_multires_meshes(mesh_dir: Path, meshes: Mapping[int, tuple], lods: in
     import fast_simplification
     from cloudvolume.datasource.precomputed.mesh.multilod import MultiLevelPrecomputedMeshManifest
     from cloudvolume.datasource.precomputed.sharding import ShardingSpecification, synthesize_shard_files
-
-    from .layout import atomic_write_bytes, atomic_write_json
-    from .morphology import SIMPLIFY_LOCK
 
     spec = ShardingSpecification.from_dict(_SHARDING)
     quant_max = 2**_QUANTIZATION_BITS - 1

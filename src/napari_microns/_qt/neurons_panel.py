@@ -1,0 +1,169 @@
+"""The Neurons panel: choose root ids (typed, clicked, selected, from the table) and fetch
+their skeletons, meshes and synapses in a napari thread worker, with progress and cancel."""
+
+from __future__ import annotations
+
+import threading
+
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QCheckBox, QComboBox, QGroupBox, QLabel, QPlainTextEdit, QVBoxLayout
+
+from ..core.errors import MicronsError
+from ..core.ids import parse_ids
+from ..fetching import FETCH_KINDS, fetch_total, ids_text, one_line
+from ..scene import Scene
+from .notify import notify_error
+from .units_table import UnitsTable
+from .widgets import button, note, row
+
+#: synapse colour choices: label -> ``synapse_color_by``
+SYNAPSE_COLORS = {"input / output": "direction",
+                  **{f"partner {c}": c for c in ("cell_type", "classification_system", "layer", "brain_area")}}
+
+
+def _pieces(fetch):
+    """A generator function over a scene's fetch, for napari's thread worker."""
+    yield from fetch
+
+
+class NeuronsPanel(QGroupBox):
+    """The chosen neurons (:attr:`Scene.chosen`, shown and edited as text) and their fetch."""
+
+    def __init__(self, scene: Scene, parent=None):
+        super().__init__("Neurons", parent)
+        self.scene = scene
+        self.worker = None  # the running fetch, if any
+        self.handed_over = threading.Event()  # set when the UI thread has taken a fetched piece
+        box = QVBoxLayout(self)
+        self.ids_edit = QPlainTextEdit()
+        self.ids_edit.setPlaceholderText("root ids: type or paste (commas, spaces or lines)")
+        self.ids_edit.setMaximumHeight(60)
+        box.addWidget(self.ids_edit)
+        self.pick_check = QCheckBox("click a unit to add it")
+        self.pick_check.setToolTip("While ticked, a click (not a drag) on a unit in the viewer adds its root id")
+        self.pick_check.setChecked(True)
+        box.addWidget(self.pick_check)
+        self.table = UnitsTable(scene)
+        self.table.ids_picked.connect(self.add_ids)
+        self.from_points_button = button("Add selected points", self.add_selected_points,
+                                         "Select units in the viewer (select mode, click or drag), then add them")
+        self.table_button = button("Table…", self.table.show_table, "Browse the shown units; selected rows are added")
+        box.addLayout(row(self.from_points_button, self.table_button))
+        box.addWidget(self.table)
+        self.kind_checks = {kind: QCheckBox(kind) for kind in FETCH_KINDS}
+        for check in self.kind_checks.values():
+            check.setChecked(True)
+        box.addLayout(row(*self.kind_checks.values()))
+        self.synapse_color_combo = QComboBox()
+        for label, color_by in SYNAPSE_COLORS.items():
+            self.synapse_color_combo.addItem(label, color_by)
+        box.addLayout(row(QLabel("synapse colour"), self.synapse_color_combo))
+        self.fetch_button = button("Fetch", self.fetch_clicked)
+        self.cancel_button = button("Cancel", self.cancel_fetch, enabled=False)
+        box.addLayout(row(self.fetch_button, self.cancel_button))
+        # Progress as text: QProgressBar.setValue repaints synchronously, which makes
+        # napari redraw the whole 3D canvas once per piece (seconds with software GL).
+        self.progress = note(visible=False)
+        box.addWidget(self.progress)
+
+        scene.events.neurons_changed.connect(self._neurons_changed)
+        scene.viewer.mouse_drag_callbacks.append(self._pick_on_click)
+
+    # -- choosing ---------------------------------------------------------------------
+    def root_ids(self) -> list[int]:
+        """The root ids typed in the box (in order, without repeats); one-line error if one is bad."""
+        return parse_ids(self.ids_edit.toPlainText(), "root id", where="root ids", unique=True).tolist()
+
+    def add_ids(self, ids):
+        """Choose the typed ids and ``ids`` (typed text that does not parse is replaced)."""
+        try:
+            current = self.root_ids()
+        except MicronsError:
+            current = []
+        self.scene.choose([*current, *map(int, ids)])
+
+    def add_selected_points(self):
+        ids = self.scene.selected_root_ids()
+        if not ids:
+            notify_error("no units selected: select the units layer, switch to select mode and click or drag over cells")
+            return
+        self.add_ids(ids)
+
+    def _pick_on_click(self, viewer, event):
+        """A click (press and release without moving) on a unit adds its root id."""
+        if not self.pick_check.isChecked() or self.scene.features is None:
+            return
+        yield
+        if event.type == "mouse_move":
+            return  # a drag turns the camera; not a pick
+        root = self.scene.root_id_at(event.position, getattr(event, "view_direction", None),
+                                     getattr(event, "dims_displayed", None))
+        if root is not None:
+            self.add_ids([root])
+
+    def _neurons_changed(self, root_ids: list):
+        self.ids_edit.setPlainText("\n".join(map(str, root_ids)))
+
+    # -- fetching ---------------------------------------------------------------------
+    def fetch_clicked(self):
+        try:
+            ids = self.root_ids()
+        except MicronsError as exc:
+            notify_error(one_line(exc))
+            return
+        if not ids:
+            notify_error("no root ids chosen: type or paste ids, or add selected points")
+            return
+        self.scene.choose(ids)
+        self.start_fetch(ids, [k for k, c in self.kind_checks.items() if c.isChecked()])
+
+    def start_fetch(self, root_ids, kinds=FETCH_KINDS):
+        """Fetch in a napari thread worker; each finished piece is added as it arrives."""
+        from napari.qt.threading import create_worker
+
+        if self.worker is not None:
+            notify_error("a fetch is already running; cancel it first")
+            return None
+        self.handed_over = threading.Event()
+        try:
+            fetch = self.scene.fetch(root_ids, kinds, build=True, handed_over=self.handed_over,
+                                     synapse_color_by=self.synapse_color_combo.currentData())
+        except MicronsError as exc:
+            notify_error(one_line(exc))
+            return None
+        worker = create_worker(_pieces, fetch, _ignore_errors=True)
+        worker.yielded.connect(self._piece_arrived)
+        worker.errored.connect(lambda exc: notify_error(one_line(exc)))
+        worker.finished.connect(self._fetch_finished)
+        self.progress.setText(f"fetching 0 of {fetch_total(len(root_ids), kinds)}…")
+        self.progress.setVisible(True)
+        self.fetch_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.worker = worker
+        worker.start()
+        return worker
+
+    def _piece_arrived(self, piece):
+        what = "failed" if piece.kind == "error" else piece.kind
+        self.progress.setText(f"fetching {piece.done} of {piece.total}… ({what} {ids_text(piece.root_ids)})")
+        try:
+            if piece.kind == "error":
+                notify_error(piece.message)
+            else:
+                self.scene.add_fetched(piece)
+        except Exception as exc:  # noqa: BLE001 - a bad piece must not stop the others
+            notify_error(one_line(exc))
+        finally:
+            QTimer.singleShot(0, self.handed_over.set)  # the worker goes on once this piece is drawn
+
+    def cancel_fetch(self):
+        if self.worker is not None:
+            self.worker.quit()
+            self.handed_over.set()  # a worker waiting for the UI goes on to notice the cancel
+            self.cancel_button.setEnabled(False)
+
+    def _fetch_finished(self):
+        self.worker = None
+        self.fetch_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.progress.setVisible(False)

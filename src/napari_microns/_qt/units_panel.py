@@ -1,0 +1,127 @@
+"""The Units panel: colour-by, filters (tick boxes with counts) and the legend."""
+
+from __future__ import annotations
+
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QColor, QIcon, QPixmap
+from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QListWidget, QListWidgetItem
+
+from .. import layer_data as ld
+from ..core.errors import MicronsError
+from ..fetching import one_line
+from ..scene import Scene
+from .notify import notify_error
+
+#: filter list label -> (units column, Scene.set_filters keyword / UnitFilters field)
+FILTERS = {
+    "class": ("classification_system", "classes"),
+    "type": ("cell_type", "cell_types"),
+    "layer": ("layer", "cortical_layers"),
+    "area": ("brain_area", "areas"),
+}
+
+
+def swatch(rgba) -> QIcon:
+    pix = QPixmap(12, 12)
+    pix.fill(QColor.fromRgbF(*[float(c) for c in rgba[:3]], 1.0))
+    return QIcon(pix)
+
+
+class UnitsPanel(QGroupBox):
+    """Colour the units by a column, filter them, and show the legend of what is shown."""
+
+    def __init__(self, scene: Scene, parent=None):
+        super().__init__("Units", parent)
+        self.scene = scene
+        form = QFormLayout(self)
+        self.color_combo = QComboBox()
+        self.color_combo.addItems(ld.COLOR_BY_CHOICES)
+        self.color_combo.setCurrentText(scene.color_by)
+        self.color_combo.currentTextChanged.connect(self.choose_color_by)
+        form.addRow("colour by", self.color_combo)
+        self.filter_lists: dict[str, QListWidget] = {}
+        for label in FILTERS:
+            lst = QListWidget()
+            lst.setMaximumHeight(70)
+            lst.itemChanged.connect(self.choose_filters)
+            self.filter_lists[label] = lst
+            form.addRow(label, lst)
+        self.proofread_check = QCheckBox("proofread only")
+        self.proofread_check.toggled.connect(self.choose_filters)
+        form.addRow(self.proofread_check)
+        self.legend_list = QListWidget()
+        self.legend_list.setMaximumHeight(150)
+        form.addRow("legend", self.legend_list)
+
+        scene.events.units_changed.connect(self._units_changed)
+        scene.events.color_by_changed.connect(self._color_by_changed)
+        scene.events.filters_changed.connect(self._filters_changed)
+
+    # -- user actions -> scene ------------------------------------------------------------
+    def choose_color_by(self, column: str):
+        try:
+            self.scene.set_color_by(column)
+        except MicronsError as exc:
+            notify_error(one_line(exc))
+
+    def checked_values(self, label: str) -> list[str] | None:
+        """Checked categories of a filter list; None when all are checked (no filter)."""
+        lst = self.filter_lists[label]
+        items = [lst.item(i) for i in range(lst.count())]
+        checked = [it.data(Qt.ItemDataRole.UserRole) for it in items if it.checkState() == Qt.CheckState.Checked]
+        return None if len(checked) == len(items) else checked
+
+    def choose_filters(self, *_):
+        if self.scene.features is None:
+            return
+        chosen = {keyword: self.checked_values(label) for label, (_column, keyword) in FILTERS.items()}
+        self.scene.set_filters(**chosen, proofread_only=self.proofread_check.isChecked())
+
+    # -- following the scene ----------------------------------------------------------------
+    def _units_changed(self):
+        feats = self.scene.features
+        for label, (column, _keyword) in FILTERS.items():
+            lst = self.filter_lists[label]
+            lst.blockSignals(True)
+            lst.clear()
+            if column in feats.columns:
+                for value, rgba, count in ld.legend(feats, column):
+                    item = QListWidgetItem(swatch(rgba), f"{value} ({count:,})")
+                    item.setData(Qt.ItemDataRole.UserRole, value)
+                    item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                    item.setCheckState(Qt.CheckState.Checked)
+                    lst.addItem(item)
+            lst.blockSignals(False)
+        self._show_filters()
+        self._color_by_changed(self.scene.color_by)
+
+    def _color_by_changed(self, column: str):
+        self.color_combo.blockSignals(True)
+        self.color_combo.setCurrentText(column)
+        self.color_combo.blockSignals(False)
+        self._refresh_legend()
+
+    def _filters_changed(self, _shown: int):
+        self._show_filters()
+        self._refresh_legend()
+
+    def _show_filters(self):
+        """Tick what the scene's filters let through (they may come from a script)."""
+        filters = self.scene.filters
+        for label, (_column, keyword) in FILTERS.items():
+            allowed = getattr(filters, keyword)
+            lst = self.filter_lists[label]
+            lst.blockSignals(True)
+            for i in range(lst.count()):
+                item = lst.item(i)
+                on = allowed is None or item.data(Qt.ItemDataRole.UserRole) in allowed
+                item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+            lst.blockSignals(False)
+        self.proofread_check.blockSignals(True)
+        self.proofread_check.setChecked(filters.proofread_only)
+        self.proofread_check.blockSignals(False)
+
+    def _refresh_legend(self):
+        self.legend_list.clear()
+        for label, rgba, count in self.scene.legend():
+            self.legend_list.addItem(QListWidgetItem(swatch(rgba), f"{label}  ({count:,})"))

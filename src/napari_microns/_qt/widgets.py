@@ -1,0 +1,31 @@
+"""Small Qt building blocks the panels share: buttons, a row of them, a line of text."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+
+
+def button(text: str, clicked: Callable, tooltip: str = "", enabled: bool = True) -> QPushButton:
+    b = QPushButton(text)
+    b.clicked.connect(clicked)
+    if tooltip:
+        b.setToolTip(tooltip)
+    b.setEnabled(enabled)
+    return b
+
+
+def row(*widgets: QWidget) -> QHBoxLayout:
+    layout = QHBoxLayout()
+    for widget in widgets:
+        layout.addWidget(widget)
+    return layout
+
+
+def note(text: str = "", visible: bool = True, wrap: bool = False) -> QLabel:
+    """A line of status or progress text."""
+    label = QLabel(text)
+    label.setWordWrap(wrap)
+    label.setVisible(visible)
+    return label

@@ -1,0 +1,102 @@
+"""The store's row shapes: column names, Arrow schemas, buckets, and table helpers.
+
+Per-synapse rows carry positions in pia-aligned µm (as the units) and in 4x4x40 nm voxels;
+aggregated rows are one per (pre, post) pair with the summed ``size`` (datacleaner's name) and
+``n_synapses`` (null when a source did not count them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+PRE = "pre_pt_root_id"
+POST = "post_pt_root_id"
+#: the root id column of each side
+SIDES = {"pre": PRE, "post": POST}
+#: voxel (4x4x40 nm) and pia-aligned µm positions of a synapse
+VX = ["ctr_pt_position_vx_x", "ctr_pt_position_vx_y", "ctr_pt_position_vx_z"]
+UM = ["ctr_pt_position_x", "ctr_pt_position_y", "ctr_pt_position_z"]
+
+#: per-synapse rows: positions in pia-aligned µm (as the units) and in 4x4x40 nm voxels
+SYNAPSE_SCHEMA = pa.schema([
+    ("id", pa.int64()),
+    (PRE, pa.int64()),
+    (POST, pa.int64()),
+    ("size", pa.int64()),
+    ("ctr_pt_position_x", pa.float64()),
+    ("ctr_pt_position_y", pa.float64()),
+    ("ctr_pt_position_z", pa.float64()),
+    ("ctr_pt_position_vx_x", pa.float64()),
+    ("ctr_pt_position_vx_y", pa.float64()),
+    ("ctr_pt_position_vx_z", pa.float64()),
+])
+
+#: aggregated rows: one per (pre, post) pair; ``size`` is the summed size
+#: (datacleaner's name), ``n_synapses`` is null when a source did not count them
+CONNECTION_SCHEMA = pa.schema([
+    (PRE, pa.int64()),
+    (POST, pa.int64()),
+    ("n_synapses", pa.int64()),
+    ("size", pa.int64()),
+])
+
+#: each kind of row: its schema and the columns that identify a row
+KINDS = {"synapses": (SYNAPSE_SCHEMA, ("id",)), "connections": (CONNECTION_SCHEMA, (PRE, POST))}
+
+N_BUCKETS = 16
+
+
+def kind_of(aggregate: bool) -> str:
+    """The kind of rows a download or query holds: ``connections`` when aggregated."""
+    return "connections" if aggregate else "synapses"
+
+
+def bucket_of(root_ids, n_buckets: int = N_BUCKETS) -> np.ndarray:
+    """The bucket of each root id (a multiplicative hash: root ids share high bits)."""
+    ids = np.asarray(root_ids, dtype=np.int64).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        return ((ids * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(48)).astype(np.int64) % n_buckets
+
+
+def empty_table(kind: str) -> pa.Table:
+    return KINDS[kind][0].empty_table()
+
+
+def as_table(df: pd.DataFrame, kind: str) -> pa.Table:
+    """``df`` with exactly the store's columns and types (positions may be absent: null)."""
+    schema = KINDS[kind][0]
+    arrays = []
+    for field in schema:
+        if field.name in df.columns:
+            arrays.append(pa.array(df[field.name].to_numpy(), type=field.type, from_pandas=True))
+        else:
+            arrays.append(pa.nulls(len(df), type=field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def dedup_sorted(table: pa.Table, key_cols, sort_col: str) -> pa.Table:
+    """``table`` without repeated keys (the last copy wins), sorted by ``sort_col`` then the keys."""
+    n = table.num_rows
+    if n == 0:
+        return table
+    keys = [table.column(c).to_numpy() for c in key_cols]
+    order = np.lexsort((np.arange(n), *reversed(keys)))  # by keys, then by position
+    same_as_next = np.ones(n - 1, dtype=bool)
+    for k in keys:
+        ks = k[order]
+        same_as_next &= ks[1:] == ks[:-1]
+    kept = order[np.append(~same_as_next, True)]
+    sort_keys = [table.column(sort_col).to_numpy()[kept], *(k[kept] for k in keys)]
+    return table.take(pa.array(kept[np.lexsort(tuple(reversed(sort_keys)))])).combine_chunks().replace_schema_metadata(None)
+
+
+def table_digest(table: pa.Table) -> str:
+    """A short content hash of a table (its Arrow IPC bytes)."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue()).hexdigest()[:16]

@@ -1,0 +1,127 @@
+"""The scene as a model with events, in real napari viewers: each change is announced once,
+and the dock widget's panels follow changes made by a script (no widget call needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qtpy.QtCore import Qt
+
+from microns_sample import session_sample
+from napari_microns import Dataset
+from napari_microns.scene import Scene
+
+
+@pytest.fixture(scope="module")
+def info(tmp_path_factory):
+    return session_sample(tmp_path_factory)
+
+
+class Heard:
+    """Every emission of every scene event, in order: ``(event name, arguments)``."""
+
+    def __init__(self, scene: Scene):
+        self.calls: list[tuple[str, tuple]] = []
+        for name in scene.events:
+            getattr(scene.events, name).connect(lambda *args, name=name: self.calls.append((name, args)))
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+
+@pytest.fixture
+def scene(make_napari_viewer):
+    return Scene(make_napari_viewer())
+
+
+def test_loading_announces_the_dataset_then_the_units_once(scene, info):
+    heard = Heard(scene)
+    ds = Dataset(info.datadir, version=info.version)
+    scene.load(ds)
+    assert heard.names() == ["dataset_changed", "units_changed"]
+    assert heard.calls[0][1] == (ds,)
+    assert scene.dataset is ds and len(scene.features) == len(scene.viewer.layers["units"].data)
+    assert list(scene.cortical_layers["layer"]) == ["L1", "L2/3", "L4", "L5", "L6"]
+    assert scene.shown.all() and scene.filters.classes is None
+    heard.clear()
+    scene.load(ds)  # the same dataset again: new units, no dataset change
+    assert heard.names() == ["units_changed"]
+
+
+def test_colour_filters_and_chosen_neurons_are_announced(scene, info):
+    scene.load(Dataset(info.datadir, version=info.version))
+    heard = Heard(scene)
+    scene.set_color_by("layer")
+    assert heard.calls == [("color_by_changed", ("layer",))] and scene.color_by == "layer"
+    heard.clear()
+    n = scene.set_filters(classes=["nonneuron"], proofread_only=False)
+    feats = scene.features
+    assert n == int((feats["classification_system"] == "nonneuron").sum()) > 0
+    assert heard.calls == [("filters_changed", (n,))]
+    assert scene.filters.classes == ("nonneuron",) and len(scene.shown_features()) == n
+    np.testing.assert_array_equal(scene.viewer.layers["units"].shown, scene.shown)
+    heard.clear()
+    roots = [int(r) for r in info.root_ids[:2]]
+    assert scene.choose([roots[0], roots[1], roots[0]]) == roots
+    assert heard.calls == [("neurons_changed", (roots,))] and scene.chosen == roots
+    scene.choose(roots)  # nothing changed: nothing announced
+    assert len(heard.calls) == 1
+
+
+def test_a_colour_chosen_before_the_units_is_kept_for_them(scene, info):
+    heard = Heard(scene)
+    scene.set_color_by("brain_area")
+    assert heard.calls == [("color_by_changed", ("brain_area",))]
+    scene.load(Dataset(info.datadir, version=info.version))
+    assert scene.color_by == "brain_area" and scene.viewer.layers["units"].metadata["color_by"] == "brain_area"
+
+
+def test_fetched_pieces_are_announced_as_they_are_added(scene, info):
+    scene.load(Dataset(info.datadir, version=info.version))
+    heard = Heard(scene)
+    root = int(info.root_ids[0])
+    assert scene.fetch_now([root], kinds=["skeleton", "mesh"]) == []
+    pieces = [args[0] for name, args in heard.calls if name == "piece_added"]
+    assert [(p.kind, p.root_ids) for p in pieces] == [("skeleton", (root,)), ("mesh", (root,))]
+    assert {f"skeleton {root}", f"mesh {root}", "somata"} <= {lyr.name for lyr in scene.viewer.layers}
+
+
+def test_adopting_a_reader_layer_announces_its_units(make_napari_viewer, info):
+    viewer = make_napari_viewer()
+    viewer.open(str(info.layout.root), plugin="napari-microns")
+    scene = Scene(viewer)
+    heard = Heard(scene)
+    assert scene.adopt(scene.units_layer)
+    assert heard.names() == ["dataset_changed", "units_changed"]
+    assert scene.dataset.layout.root == info.layout.root and scene.features is viewer.layers["units"].features
+    assert not scene.adopt(scene.units_layer)  # once only
+    assert heard.names() == ["dataset_changed", "units_changed"]
+
+
+def test_the_dock_panels_follow_a_scene_changed_by_a_script(make_napari_viewer, info):
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-microns", "MICrONS explorer")
+    scene = widget.scene
+    scene.load(Dataset(info.datadir, version=info.version), color_by="layer")
+    n = len(scene.features)
+    assert widget.data_panel.status_label.text() == f"{n:,} units from {info.layout.root}"
+    assert widget.data_panel.datadir_edit.text() == str(info.datadir)
+    assert widget.units_panel.color_combo.currentText() == "layer"
+    assert widget.units_panel.legend_list.item(0).text().startswith("L1")
+    classes = widget.units_panel.filter_lists["class"]
+    assert classes.count() == scene.features["classification_system"].nunique()
+
+    shown = scene.set_filters(classes=["nonneuron"])
+    assert widget.data_panel.status_label.text() == f"{shown:,} of {n:,} units shown"
+    ticked = {classes.item(i).data(Qt.ItemDataRole.UserRole): classes.item(i).checkState() == Qt.CheckState.Checked
+              for i in range(classes.count())}
+    assert ticked["nonneuron"] and not any(v for k, v in ticked.items() if k != "nonneuron")
+
+    roots = [int(r) for r in info.root_ids[:2]]
+    scene.choose(roots)
+    assert widget.neurons_panel.root_ids() == roots
+    scene.set_color_by("brain_area")
+    assert widget.units_panel.color_combo.currentText() == "brain_area"
