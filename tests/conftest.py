@@ -1,26 +1,31 @@
-"""Shared test fixtures: fast retries and raw tables with known layers."""
+"""Shared test fixtures: fast retries, the synthetic sample (made once per session) and raw
+tables with known layers. Helpers live in the ``support`` package; tests are split into
+``unit/`` (no Qt), ``qt/`` (real napari viewers, headless) and ``render/`` (OpenGL under Xvfb)."""
 
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from support import FAST_RETRY
+from support.sample import session_sample
 
-sys.path.insert(0, str(Path(__file__).parent))  # tests/fake_cave.py and friends
-
-from napari_microns.core.session import RetryPolicy  # noqa: E402
-from napari_microns.sample.tables import raw_tables, units_at  # noqa: E402
-
-#: Retries without real waiting, so fault tests stay fast.
-FAST_RETRY = RetryPolicy(attempts=5, base_delay=0.001, max_delay=0.005)
+from napari_microns.core.session import RetryPolicy
+from napari_microns.sample import SampleInfo
+from napari_microns.sample.tables import raw_tables, units_at
 
 
 @pytest.fixture
 def fast_retry() -> RetryPolicy:
     return FAST_RETRY
+
+
+@pytest.fixture(scope="session")
+def info(tmp_path_factory) -> SampleInfo:
+    """The synthetic sample (processed, with morphology and synapses), made once per session;
+    tests read it and never change it."""
+    return session_sample(tmp_path_factory)
 
 
 @pytest.hookimpl(trylast=True)
@@ -29,6 +34,8 @@ def pytest_configure(config):
     installed, so Qt uses xcb and napari can render (tests marked ``render``). Without a
     display Qt runs offscreen and the rendering tests skip, unless
     NAPARI_MICRONS_REQUIRE_RENDER=1 (set by .ci/run) makes them fail instead."""
+    if config.getoption("dist", "no") != "no" and not os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # the pytest-xdist controller: its workers start their own Xvfb and decide for themselves
     if not os.environ.get("DISPLAY") and not os.environ.get("QT_QPA_PLATFORM"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
 

@@ -277,7 +277,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 #: a file's blocks, each with its own checksum, so a reader can verify just what it reads
-BLOCK_BYTES = 1 << 20
+BLOCK_BYTES = 1 << 18
 BLOCK_DIGEST_CHARS = 16
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -52,6 +52,7 @@ class _FileIndex:
     mins: np.ndarray
     maxs: np.ndarray
     blocks: VerifiedBlocks | None  # None: a file from before block digests, verified whole
+    verified: set = field(default_factory=set)  # row groups whose blocks were checked
 
 
 def row_group_bytes(metadata: pq.FileMetaData, group: int) -> tuple[int, int]:
@@ -274,8 +275,12 @@ class StoreReader:
         groups = sorted({g for f, l in zip(first, last) for g in range(f, l)})
         if not groups:
             return None
-        if entry.blocks is not None and not all(entry.blocks.check(*row_group_bytes(entry.file.metadata, g)) for g in groups):
-            raise DataError(f"synapse store file {path} is corrupt (its checksum does not match); {REPAIR_HINT}")
+        if entry.blocks is not None:  # each row group's bytes, the first time this process reads it
+            for g in groups:
+                if g not in entry.verified:
+                    if not entry.blocks.check(*row_group_bytes(entry.file.metadata, g)):
+                        raise DataError(f"synapse store file {path} is corrupt (its checksum does not match); {REPAIR_HINT}")
+                    entry.verified.add(g)
         try:
             piece = entry.file.read_row_groups(groups)
         except Exception as exc:  # noqa: BLE001

@@ -24,9 +24,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import FAST_RETRY
-from fake_cave import LOCAL, FakeCAVE
-from precomputed_fixtures import ROOT_IDS
+from support import FAST_RETRY
+from support.fake_cave import LOCAL, FakeCAVE
+from support.precomputed import ROOT_IDS
 
 from napari_microns import Dataset
 from napari_microns.core.errors import AuthError, MicronsError

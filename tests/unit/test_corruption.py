@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fake_cave import SYNAPSE_TABLE, FakeCAVE, synapse_table
+from support.fake_cave import SYNAPSE_TABLE, FakeCAVE, synapse_table
 
 from napari_microns import Dataset
 from napari_microns.core.errors import MicronsError
@@ -58,7 +58,7 @@ def folder(tmp_path_factory, fast_retry_module) -> Path:
 
 @pytest.fixture(scope="module")
 def fast_retry_module():
-    from conftest import FAST_RETRY
+    from support import FAST_RETRY
 
     return FAST_RETRY
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "napari_microns"
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "napari_microns"
 MAX_MODULE_LINES = 450
 MAX_CLASS_LINES = 250
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from fake_cave import FakeCAVE
+from support.fake_cave import FakeCAVE
 
 from napari_microns import AuthError, Dataset, NotFoundError, ServiceError, VersionError
 from napari_microns.core.tables import is_complete

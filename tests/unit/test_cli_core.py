@@ -9,7 +9,7 @@ import sys
 
 import pandas as pd
 import pytest
-from fake_cave import FakeCAVE
+from support.fake_cave import FakeCAVE
 
 from napari_microns import cli
 from napari_microns.core import dataset as dataset_module

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from fake_cave import SYNAPSE_TABLE, FakeCAVE, synapse_table
+from support.fake_cave import SYNAPSE_TABLE, FakeCAVE, synapse_table
 
 from napari_microns import Dataset
 from napari_microns.core.errors import AuthError, DataError, IncompleteError

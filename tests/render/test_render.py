@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from microns_sample import session_sample
 from napari_microns import Dataset
 from napari_microns.core import palettes
 
@@ -26,9 +25,6 @@ def _needs_display():
     pytest.skip(message)
 
 
-@pytest.fixture(scope="module")
-def info(tmp_path_factory):
-    return session_sample(tmp_path_factory)
 
 
 @pytest.fixture

@@ -8,19 +8,15 @@ import pandas as pd
 import pytest
 from qtpy.QtCore import QItemSelectionModel, Qt
 
-from conftest import FAST_RETRY
-from fake_cave import FakeCAVE
-from fake_skeleton_service import FakeSkeletonService
-from microns_sample import session_sample
+from support import FAST_RETRY
+from support.fake_cave import FakeCAVE
+from support.fake_skeleton_service import FakeSkeletonService
 from napari_microns import Dataset
 from napari_microns import layer_data as ld
 from napari_microns.core import palettes
 from napari_microns.core.ids import parse_ids
 
 
-@pytest.fixture(scope="module")
-def info(tmp_path_factory):
-    return session_sample(tmp_path_factory)
 
 
 @pytest.fixture

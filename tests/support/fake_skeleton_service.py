@@ -24,7 +24,7 @@ import requests
 import responses
 from caveclient.skeletonservice import SkeletonClient
 
-from fake_cave import DATASTACK, LOCAL
+from support.fake_cave import DATASTACK, LOCAL
 
 TABLE = "test_v1"  # the chunkedgraph table of default_info's graphene segmentation source
 _SK = LOCAL + "/skeletoncache/api"

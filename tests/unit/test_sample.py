@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from microns_sample import session_sample
+from support.sample import session_sample
 from napari_microns import Dataset, sample, tables_for
 from napari_microns.core.tables import is_complete
 from napari_microns.layer_data import DISPLAY_MAX_FACES
@@ -16,9 +16,6 @@ from napari_microns.sample import morphology as sample_morphology
 from napari_microns.sample import tables as sample_tables
 
 
-@pytest.fixture(scope="module")
-def info(tmp_path_factory):
-    return session_sample(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,10 @@ import numpy as np
 import pytest
 from qtpy.QtCore import Qt
 
-from microns_sample import session_sample
 from napari_microns import Dataset
 from napari_microns.scene import Scene
 
 
-@pytest.fixture(scope="module")
-def info(tmp_path_factory):
-    return session_sample(tmp_path_factory)
 
 
 class Heard:

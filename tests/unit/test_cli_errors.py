@@ -395,7 +395,7 @@ def test_figure_of_an_unknown_root_id_fails_once_in_one_line(tmp_path_factory, t
     once (it used to be logged and printed: twice, with exit 0), and no PNG."""
     if not os.environ.get("DISPLAY") and shutil.which("Xvfb") is None:
         pytest.skip("figure needs a display or Xvfb")
-    from microns_sample import session_sample
+    from support.sample import session_sample
 
     info = session_sample(tmp_path_factory)
     unknown = "864691135999999999"

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import responses
-from conftest import FAST_RETRY
-from fake_cave import FakeCAVE
-from fake_skeleton_service import FakeSkeletonService
-from precomputed_fixtures import ROOT_IDS, make_neurons, write_neuron_layer
+from support import FAST_RETRY
+from support.fake_cave import FakeCAVE
+from support.fake_skeleton_service import FakeSkeletonService
+from support.precomputed import ROOT_IDS, make_neurons, write_neuron_layer
 
 from napari_microns import Dataset
 from napari_microns.cli import main as cli_main
@@ -381,7 +381,7 @@ def test_multires_draco_mesh_levels_and_decimation(tmp_path, neurons, layers):
 
 
 def test_decimation_bound():
-    from precomputed_fixtures import big_mesh
+    from support.precomputed import big_mesh
 
     verts, faces = big_mesh(50_000)
     for budget in (40_000, 5_000, 777, 50):
@@ -403,7 +403,7 @@ def test_concurrent_decimation_matches_sequential():
     """fast-simplification is not thread-safe by itself; batches decimate in threads."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from precomputed_fixtures import big_mesh
+    from support.precomputed import big_mesh
 
     meshes = []
     for i, n in enumerate((30_000, 20_000, 25_000, 15_000)):

@@ -17,11 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fake_cave import synapse_table
+from support.fake_cave import synapse_table
 
 from napari_microns import Dataset
 
-TESTS = Path(__file__).parent
 PRE, POST = "pre_pt_root_id", "post_pt_root_id"
 
 # argv: datadir, parquet of rows to import, start file, mode ("import" or "compact")

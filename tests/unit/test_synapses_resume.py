@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fake_cave import SYNAPSE_TABLE, FakeCAVE, synapse_table
+from support.fake_cave import SYNAPSE_TABLE, FakeCAVE, synapse_table
 
 import napari_microns.core.synapses.store as synapses_store
 from napari_microns import Dataset
@@ -21,9 +21,9 @@ TESTS = Path(__file__).parent
 # The download, as a user's script would run it (argv: datadir, latency per request).
 SCRIPT = """
 import sys
-sys.path.insert(0, {tests!r})
-from conftest import FAST_RETRY
-from fake_cave import FakeCAVE, synapse_table
+sys.path[:0] = [{tests!r}, {here!r}]  # the support package, this test module
+from support import FAST_RETRY
+from support.fake_cave import FakeCAVE, synapse_table
 from napari_microns import Dataset
 from test_synapses_resume import TABLE_ARGS, REQUEST
 
@@ -61,7 +61,7 @@ def chunks_done(datadir: Path) -> int:
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
-    from conftest import FAST_RETRY
+    from support import FAST_RETRY
 
     datadir = tmp_path_factory.mktemp("uninterrupted")
     run_in_process(datadir, FAST_RETRY)
@@ -71,7 +71,7 @@ def uninterrupted(tmp_path_factory):
 @pytest.mark.slow
 def test_killed_download_process_reruns_to_the_same_store(tmp_path, uninterrupted, fast_retry):
     script = tmp_path / "download.py"
-    script.write_text(SCRIPT.format(tests=str(TESTS)))
+    script.write_text(SCRIPT.format(tests=str(TESTS.parent), here=str(TESTS)))
     datadir = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, str(script), str(datadir), "0.05"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)

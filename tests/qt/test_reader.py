@@ -6,15 +6,10 @@ import importlib
 
 import numpy as np
 import pandas as pd
-import pytest
 
-from microns_sample import session_sample
 from napari_microns import _reader
 
 
-@pytest.fixture(scope="module")
-def info(tmp_path_factory):
-    return session_sample(tmp_path_factory)
 
 
 def test_napari_discovers_widget_sample_and_reader():
