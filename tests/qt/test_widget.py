@@ -166,6 +166,17 @@ def test_fetch_adds_skeletons_meshes_and_synapses(widget, qtbot, info, notificat
     assert notifications == [] and neurons.fetch_button.isEnabled()
 
 
+def test_a_long_progress_line_keeps_the_dock_narrow(widget, qtbot, info):
+    """The progress line names the ids being fetched; it wraps instead of widening the panel
+    (and the dock with it) past the window: docs/widget.png once showed every panel cut off."""
+    load(widget, qtbot, info)
+    neurons = widget.neurons_panel
+    narrow = neurons.sizeHint().width()
+    neurons.progress.setText("fetching 5 of 9… (synapses " + ", ".join(map(str, info.root_ids)) + ")")
+    neurons.progress.setVisible(True)  # as a fetch shows it
+    assert neurons.sizeHint().width() <= narrow, (neurons.sizeHint().width(), narrow)
+
+
 def test_synapses_coloured_by_partner_cell_type(widget, qtbot, info):
     load(widget, qtbot, info)
     root = int(info.root_ids[0])

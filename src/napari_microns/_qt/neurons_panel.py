@@ -63,7 +63,7 @@ class NeuronsPanel(QGroupBox):
         box.addLayout(row(self.fetch_button, self.cancel_button))
         # Progress as text: QProgressBar.setValue repaints synchronously, which makes
         # napari redraw the whole 3D canvas once per piece (seconds with software GL).
-        self.progress = note(visible=False)
+        self.progress = note(visible=False, wrap=True)  # long id lists wrap instead of widening the dock
         box.addWidget(self.progress)
 
         scene.events.neurons_changed.connect(self._neurons_changed)
