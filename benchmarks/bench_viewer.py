@@ -48,19 +48,27 @@ N_SYNAPSES = 20_000
 MESH_FACES = 100_000
 
 
+def processed_units(datadir: Path, n_units: int = N_UNITS):
+    """``(dataset, units)``: a processed folder of ``n_units`` synthetic units over the whole volume."""
+    from napari_microns import Dataset
+    from napari_microns.sample import tables as sample_tables
+
+    ds = Dataset(datadir, version=1300)
+    cells = sample_tables.synthetic_units(n_units, seed=7, x_range=sample_tables.FULL_X_RANGE,
+                                          z_range=sample_tables.FULL_Z_RANGE)
+    sample_tables.write_raw_tables(ds.layout, sample_tables.raw_tables(cells))
+    units, _ = ds.process()
+    return ds, units
+
+
 def build_folder(datadir: Path):
     """A processed 94k-unit folder with one neuron cached (skeleton, mesh) and its synapses stored."""
     from napari_microns import Dataset
-    from napari_microns.sample import tables as sample_tables
     from napari_microns.sample.morphology import uv_sphere
     from napari_microns.core.morphology import write_precomputed_layer, write_sources
     from napari_microns.core.transform import um_to_voxels
 
-    ds = Dataset(datadir, version=1300)
-    cells = sample_tables.synthetic_units(N_UNITS, seed=7, x_range=sample_tables.FULL_X_RANGE,
-                                          z_range=sample_tables.FULL_Z_RANGE)
-    sample_tables.write_raw_tables(ds.layout, sample_tables.raw_tables(cells))
-    units, _ = ds.process()
+    ds, units = processed_units(datadir)
 
     if REAL_SKELETON.exists():
         sk_dict = json.loads(REAL_SKELETON.read_text())

@@ -79,6 +79,10 @@ def demo(screenshot: str | Path | None = None, sample_dir: str | Path | None = N
     from .core.dataset import Dataset
     from .sample import make_sample
 
+    if screenshot is None and movie is None:
+        from .display import require_display
+
+        require_display()
     print("preparing the synthetic sample (generated locally; not real MICrONS data)…")
     info = make_sample(sample_dir)
     dataset = Dataset(info.datadir, version=info.version)
@@ -99,24 +103,43 @@ def open_processed(datadir, version: int) -> tuple[Dataset, ProcessedTables]:
 
 def view(datadir, version: int, root_ids: Sequence[int] = (), color_by: str = "cell_type") -> None:
     """napari on a processed data folder, with the MICrONS dock widget."""
-    dataset, tables = open_processed(datadir, version)
+    from .display import require_display
+
+    dataset, tables = open_processed(datadir, version)  # a folder that is not processed says so first
+    require_display()
     _show(dataset, list(root_ids), color_by, mesh=False, synapses=False, out=None, tables=tables)
 
 
 def figure(datadir, version: int, out: str | Path, root_ids: Sequence[int] = (), color_by: str = "cell_type",
            mesh: bool = False, synapses: bool = False, camera: str = "pia_up",
-           movie: str | Path | None = None) -> Path:
-    """Render a figure of a processed data folder to ``out`` (PNG), without a window."""
+           movie: str | Path | None = None, *, width: int | None = None, height: int | None = None,
+           scale: float | None = None, dpi: float | None = None, background: str = "black",
+           title: str | None = None, frames: int | None = None, fps: float | None = None,
+           seconds: float | None = None) -> Path:
+    """Render a figure of a processed data folder to ``out`` (.png, .jpg/.jpeg, .tif/.tiff by
+    its extension), without a window; ``movie``: also a turntable with the legend burnt in.
+
+    ``width``/``height`` (canvas pixels) or ``scale`` (times the screen's), ``dpi`` (file
+    metadata), ``background`` (black, white, transparent: PNG/TIFF only), ``title`` (legend);
+    two of ``frames``, ``fps``, ``seconds`` for the movie. All checked before any work."""
+    from .output import check_image_options, movie_timing
+
+    options = check_image_options(out, width=width, height=height, scale=scale, dpi=dpi,
+                                  background=background, movie=movie)
+    timing = movie_timing(frames, fps, seconds)
     dataset, tables = open_processed(datadir, version)
     return _show(dataset, list(root_ids), color_by, mesh=mesh, synapses=synapses, out=out, camera=camera,
-                 movie=movie, strict=True, tables=tables)
+                 movie=movie, strict=True, tables=tables, options=options, title=title, timing=timing)
 
 
 def _show(dataset, root_ids, color_by, mesh, synapses, out, camera="pia_up", movie=None, strict=False,
-          tables=None):
+          tables=None, options=None, title=None, timing=(None, None)):
     """``strict``: a piece that could not be shown fails the whole figure (nothing written)."""
     from .display import display_available
     from .figure import figure_title, screenshot_figure, turntable
+    from .output import ImageOptions
+
+    options = options or ImageOptions()
 
     if out is None and movie is None:
         import napari
@@ -137,10 +160,14 @@ def _show(dataset, root_ids, color_by, mesh, synapses, out, camera="pia_up", mov
             _report(errors)
             written = None
             if out is not None:
-                written = screenshot_figure(scene, out, title=figure_title(dataset, color_by))
+                written = screenshot_figure(scene, out, title=figure_title(dataset, color_by, title),
+                                            width=size[1] if (size := options.size) else None,
+                                            height=size[0] if size else None, scale=options.scale,
+                                            dpi=options.dpi, background=options.background)
                 print(f"wrote {written}")
             if movie is not None:
-                written_movie = turntable(viewer, movie)
+                written_movie = turntable(viewer, movie, *timing, scene=scene, options=options,
+                                          title=figure_title(dataset, color_by, title))
                 print(f"wrote {written_movie}")
                 written = written or written_movie
             return written

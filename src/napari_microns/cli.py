@@ -26,7 +26,10 @@ import logging
 import sys
 from pathlib import Path
 
+from .cli_figure2d import add_figure2d
+from .cli_files import add_import_arguments, add_position_unit, check_morphology, report_outside, run_import
 from .core.errors import MicronsError
+from .output import add_output_arguments, output_kwargs
 
 DEFAULT_DATADIR = "napari-microns-data"
 
@@ -151,8 +154,9 @@ def run_login(args) -> None:
 def add_morphology(sub) -> None:
     p = sub.add_parser("morphology", help="fetch skeletons (and meshes) of root ids into the local cache")
     add_data_arguments(p)
-    p.add_argument("root_ids", nargs="+", metavar="ROOT_ID", help="root ids at this version")
+    p.add_argument("root_ids", nargs="*", metavar="ROOT_ID", help="root ids at this version")
     p.add_argument("--mesh", action="store_true", help="fetch meshes too")
+    add_import_arguments(p)
     p.add_argument("--max-faces", type=int, default=None, metavar="N", help="decimate meshes to at most N faces")
     p.add_argument("--lod", type=int, default=None, help="mesh level of detail (default: the coarsest suitable)")
     p.add_argument("--workers", type=int, default=4, help="concurrent downloads (default: 4)")
@@ -165,6 +169,8 @@ def run_morphology(args) -> None:
     from .core.errors import IncompleteError
 
     ds = _dataset(args)
+    if args.import_path is not None:
+        return run_import(ds, args)
     failed: list = []  # (root id, what, error)
 
     def fetch(what, call):
@@ -209,6 +215,7 @@ def add_synapses(sub) -> None:
     p.add_argument("--chunk-size", type=int, default=None, metavar="N", help="root ids per chunk (default: 100)")
     p.add_argument("--import", dest="import_path", type=Path, metavar="PATH",
                    help="instead of downloading, merge a microns_datacleaner synapse folder or CSV into the store")
+    add_position_unit(p)
     p.add_argument("--repair", action="store_true",
                    help="instead of downloading, check the store's files against their checksums and rebuild "
                         "what is damaged (from the intact copy, else from the downloads)")
@@ -230,7 +237,8 @@ def run_synapses(args) -> None:
             print("  import these again (their rows were only in the damaged files): " + ", ".join(result["lost_imports"]))
         return
     if args.import_path is not None:
-        result = ds.import_synapses(args.import_path)
+        result = ds.import_synapses(args.import_path, position_unit=args.position_unit)
+        report_outside(result)
         print(f"imported {result['rows']:,} {result['kind']} rows from {result['origin']} into {ds.synapse_store.root}")
         if result.get("conflicting_ids"):
             what = "synapse ids" if result["kind"] == "synapses" else "pre/post pairs"
@@ -296,7 +304,7 @@ def add_view(sub) -> None:
     p = sub.add_parser("view", help="open napari on a processed data folder, with the MICrONS dock widget")
     add_data_arguments(p)
     p.add_argument("--root-ids", nargs="+", metavar="ID", help="show these neurons' skeletons (comma or space separated)")
-    p.add_argument("--color-by", default="cell_type", metavar="COLUMN", help="units column to colour by")
+    p.add_argument("--color-by", default="cell_type", metavar="COLUMN", help="units column to colour by (categorical or numeric)")
     p.set_defaults(run=run_view)
 
 
@@ -311,11 +319,13 @@ def add_figure(sub) -> None:
     add_data_arguments(p)
     p.add_argument("--root-ids", nargs="+", metavar="ID", help="neurons to show (skeletons; comma or space separated)")
     p.add_argument("--color-by", default="cell_type", metavar="COLUMN",
-                   help="units column to colour by: cell_type, classification_system, layer, brain_area, proofreading")
+                   help="units column to colour by: cell_type, classification_system, layer, brain_area, proofreading, "
+                        "or a numeric one (e.g. volume, pt_position_y: viridis with a colour bar; angles cyclic)")
     p.add_argument("--mesh", action="store_true", help="add the neurons' meshes")
     p.add_argument("--synapses", action="store_true", help="add the neurons' synapses (from the local store)")
-    p.add_argument("--out", type=Path, required=True, metavar="FILE.png", help="PNG to write")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.png", help="image to write (.png, .jpg, .tif)")
     _add_render_arguments(p)
+    add_output_arguments(p)
     p.set_defaults(run=run_figure)
 
 
@@ -323,12 +333,13 @@ def run_figure(args) -> None:
     from .app import figure
 
     figure(args.datadir, args.version, args.out, root_ids=args.root_ids, color_by=args.color_by,
-           mesh=args.mesh, synapses=args.synapses, camera=args.camera, movie=args.movie)
+           mesh=args.mesh, synapses=args.synapses, camera=args.camera, movie=args.movie, **output_kwargs(args))
 
 
 # -- entry point -----------------------------------------------------------------
 
-SUBCOMMANDS = [add_download, add_process, add_login, add_morphology, add_synapses, add_demo, add_view, add_figure]
+SUBCOMMANDS = [add_download, add_process, add_login, add_morphology, add_synapses, add_demo, add_view, add_figure,
+               lambda sub: add_figure2d(sub, add_data_arguments)]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -363,7 +374,7 @@ def check_arguments(args) -> None:
         if args.layer_method not in METHODS:
             raise MicronsError(f"--layer-method {args.layer_method!r} is not known; choose one of: {', '.join(METHODS)}")
     if args.command == "morphology":
-        args.root_ids = _root_ids(args.root_ids, "ROOT_ID", required=True)
+        check_morphology(args, _root_ids)
     elif args.command in ("view", "figure"):
         args.root_ids = _root_ids(args.root_ids)
     elif args.command == "synapses" and args.import_path is None:

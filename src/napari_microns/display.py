@@ -41,3 +41,13 @@ def display_available(size: tuple[int, int] = (1600, 1200)) -> Iterator[None]:
         display.stop()
         if previous is not None:
             os.environ["QT_QPA_PLATFORM"] = previous
+
+
+def require_display() -> None:
+    """A window needs a screen: with no ``DISPLAY`` (and Qt not ``offscreen``), one
+    ``DisplayError`` line before Qt is touched (Qt would abort after many warnings)."""
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
+        return
+    raise DisplayError("no display: use --screenshot, figure, or run under xvfb-run")

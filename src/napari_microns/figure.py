@@ -17,9 +17,11 @@ import numpy as np
 
 from . import layer_data as ld
 from .camera import camera_of
+from .colour_data import ColourBar
 from .core import palettes
-from .core.errors import MicronsError
 from .core.layout import atomic_path
+from .output import (BACKGROUND_RGBA, ImageOptions, check_image_options, check_movie_path,
+                     movie_timing, save_image)
 from .sample import is_sample
 
 
@@ -34,7 +36,11 @@ def scale_bar_of(viewer):
 
 def legend_items_from_scene(scene) -> list[tuple[str, tuple]]:
     """The colours a figure shows: units categories, then neuron layers."""
-    items: list[tuple[str, tuple]] = [(label, color) for label, color, _ in scene.legend()]
+    legend = scene.legend()  # categories, or a numeric column's colour bar (drawn by _paint_colour_bar)
+    if isinstance(legend, ColourBar):
+        items: list = [("", legend)] + ([("no data", legend.no_data)] if legend.missing else [])
+    else:
+        items = [(label, color) for label, color, _ in legend]
     shown = [lyr for lyr in scene.viewer.layers if lyr.visible]
     if any(ld.layer_kind(lyr) == ld.KIND_SKELETON for lyr in shown):
         items += [(palettes.COMPARTMENT_NAMES[c], palettes.COMPARTMENT[c]) for c in (2, 3, 4)]
@@ -49,8 +55,10 @@ def legend_items_from_scene(scene) -> list[tuple[str, tuple]]:
 
 
 def add_legend(image: np.ndarray, items: Sequence[tuple[str, tuple]], title: str = "",
-               scale: float = 1.0) -> np.ndarray:
-    """A copy of an RGBA screenshot with a legend panel on its right side."""
+               scale: float = 1.0, background: str = "black") -> np.ndarray:
+    """A copy of an RGBA screenshot with a legend panel on its right side.
+
+    ``background``: the panel's colour (``output.BACKGROUNDS``); text is dark unless black."""
     from qtpy.QtCore import QRect, Qt
     from qtpy.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter
 
@@ -61,10 +69,11 @@ def add_legend(image: np.ndarray, items: Sequence[tuple[str, tuple]], title: str
     probe.setBold(True)
     widest = max([QFontMetrics(probe).horizontalAdvance(t) for t in [title, *[lbl for lbl, _ in items]]] + [100])
     panel_w = widest + row + int(30 * scale)
-    rows = len(items) + (1 if title else 0)
+    rows = len(items) + (1 if title else 0) + sum(isinstance(c, ColourBar) for _, c in items)  # a bar: 2 rows
     out_h = max(h, rows * row + 2 * row)
     canvas = np.zeros((out_h, w + panel_w, 4), dtype=np.uint8)
-    canvas[..., 3] = 255
+    canvas[...] = [round(255 * c) for c in BACKGROUND_RGBA[background]]
+    ink = QColor(*_ink(background))
     canvas[:h, :w] = image[..., :4] if image.shape[2] == 4 else np.dstack([image, np.full((h, w), 255, np.uint8)])
     canvas = np.ascontiguousarray(canvas)
     qimg = QImage(canvas.data, canvas.shape[1], canvas.shape[0], canvas.strides[0], QImage.Format.Format_RGBA8888)
@@ -73,7 +82,7 @@ def add_legend(image: np.ndarray, items: Sequence[tuple[str, tuple]], title: str
         font = QFont()
         font.setPixelSize(int(14 * scale))
         painter.setFont(font)
-        painter.setPen(QColor(230, 230, 230))
+        painter.setPen(ink)
         y = row
         if title:
             font.setBold(True)
@@ -83,14 +92,35 @@ def add_legend(image: np.ndarray, items: Sequence[tuple[str, tuple]], title: str
             painter.setFont(font)
             y += row
         for label, color in items:
+            if isinstance(color, ColourBar):
+                _paint_colour_bar(painter, color, w + 10, y, panel_w - 24, row, ink)
+                y += 2 * row
+                continue
             r, g, b = (int(round(255 * c)) for c in color[:3])
             painter.fillRect(QRect(w + 10, y + row // 4, row // 2, row // 2), QColor(r, g, b))
-            painter.setPen(QColor(230, 230, 230))
+            painter.setPen(ink)
             painter.drawText(QRect(w + 10 + row, y, panel_w - row - 14, row), int(Qt.AlignmentFlag.AlignVCenter), label)
             y += row
     finally:
         painter.end()
     return _qimage_to_array(qimg)
+
+
+def _paint_colour_bar(painter, bar: ColourBar, x: int, y: int, width: int, row: int, ink) -> None:
+    """A numeric column's colour bar at (x, y): the gradient (low end left) over one row,
+    its low and high labels under it."""
+    from qtpy.QtCore import QRect, Qt
+    from qtpy.QtGui import QColor
+
+    width = max(width, 2)
+    colors = (255 * bar.colors(width)).round().astype(int)
+    top, height = y + row // 4, row - row // 4
+    for i, (r, g, b, _a) in enumerate(colors):
+        painter.fillRect(QRect(x + i, top, 1, height), QColor(int(r), int(g), int(b)))
+    lo, hi = bar.labels
+    painter.setPen(ink)
+    painter.drawText(QRect(x, y + row, width, row), int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), lo)
+    painter.drawText(QRect(x, y + row, width, row), int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight), hi)
 
 
 def _qimage_to_array(qimg) -> np.ndarray:
@@ -103,52 +133,98 @@ def _qimage_to_array(qimg) -> np.ndarray:
     return arr[:, : qimg.width()].copy()
 
 
-def save_png(path: str | Path, image: np.ndarray) -> Path:
-    """Write an RGBA array as PNG (atomically)."""
-    from qtpy.QtGui import QImage
-
-    image = np.ascontiguousarray(image.astype(np.uint8))
-    h, w = image.shape[:2]
-    fmt = QImage.Format.Format_RGBA8888 if image.shape[2] == 4 else QImage.Format.Format_RGB888
-    qimg = QImage(image.data, w, h, image.strides[0], fmt)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        if not qimg.save(str(tmp), "PNG"):
-            raise MicronsError(f"could not write {path}")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)  # an ordinary file, not the temp file's private mode
-    return path
-
-
-def figure_title(dataset, color_by: str) -> str:
-    """A legend title: what the colours mean, and SYNTHETIC for the generated sample."""
-    label = color_by.replace("_", " ")
+def figure_title(dataset, color_by: str, title: str | None = None) -> str:
+    """A legend title: ``title`` or what the colours mean, and SYNTHETIC for the generated sample."""
+    label = title if title else color_by.replace("_", " ")
     if dataset is not None and is_sample(dataset.layout):
         return f"SYNTHETIC sample - {label}"
     return label
 
 
-def screenshot_figure(scene, out: str | Path, title: str = "", size: tuple[int, int] | None = None,
-                      legend: bool = True, scale_bar: bool = True) -> Path:
-    """Screenshot the scene's canvas with a scale bar and a legend of its colours."""
+def _ink(background: str) -> tuple[int, int, int]:
+    """Text colour on a background: light on black, dark on white or transparent (print)."""
+    return (230, 230, 230) if background == "black" else (25, 25, 25)
+
+
+@contextlib.contextmanager
+def figure_look(scene, options: ImageOptions, scale_bar: bool = True) -> Iterator[float]:
+    """The canvas dressed for a figure for the block: background, scale bar in the
+    legend's ink, sized for the output; yields the factor text grows by (output/canvas)."""
     viewer = scene.viewer
+    canvas = getattr(viewer, "canvas", None)
+    previous = getattr(canvas, "background_color_override", None)
+    grow, camera, zoom = options.scale or 1.0, camera_of(viewer), None
+    if options.size is not None and canvas is not None:
+        # the same view in a canvas of another size: zoom by the fit, text grows with it
+        shown = tuple(getattr(canvas, "size", None) or options.size)
+        fit = min(options.size[0] / max(shown[0], 1), options.size[1] / max(shown[1], 1))
+        zoom, grow = camera.zoom, max(fit, 1.0)
+        camera.zoom = zoom * fit
     bar = scale_bar_of(viewer)
     bar.visible = scale_bar
     bar.colored = False
-    bar.box = True
-    bar.font_size = 14
-    image = viewer.screenshot(canvas_only=True, size=size, flash=False)
+    bar.box = not options.dark_text  # a box on white greys the dark text
+    bar.color = tuple(c / 255 for c in _ink(options.background)) + (1.0,)
+    bar.font_size = 14 * (1.0 if options.scale else grow)  # napari scales overlays with ``scale`` itself
+    if canvas is not None:
+        canvas.background_color_override = BACKGROUND_RGBA[options.background]
+    restore = _ink_cortical_layers(viewer, _ink(options.background)) if options.dark_text else []
+    try:
+        yield grow
+    finally:
+        if canvas is not None:
+            canvas.background_color_override = previous
+        if zoom is not None:
+            camera.zoom = zoom
+        for undo in restore:
+            undo()
+
+
+def _ink_cortical_layers(viewer, ink: tuple[int, int, int]) -> list:
+    """Layer names and boundary lines in the figure's ink (they are light, for a black canvas);
+    returns what puts them back."""
+    rgba = np.array([*(c / 255 for c in ink), 1.0], dtype=np.float32)
+    undo = []
+    for layer in viewer.layers:
+        kind = ld.layer_kind(layer)
+        if kind == ld.KIND_CORTICAL_LABELS:
+            before = layer.text.color
+            layer.text.color = rgba
+            undo.append(lambda layer=layer, before=before: setattr(layer.text, "color", before))
+        elif kind == ld.KIND_CORTICAL_OUTLINES:
+            before = np.array(layer.edge_color, copy=True)
+            layer.edge_color = np.tile(rgba * [1, 1, 1, 0.8], (len(layer.data), 1))
+            undo.append(lambda layer=layer, before=before: setattr(layer, "edge_color", before))
+    return undo
+
+
+def screenshot_figure(scene, out: str | Path, title: str = "", size: tuple[int, int] | None = None,
+                      legend: bool = True, scale_bar: bool = True, *, width: int | None = None,
+                      height: int | None = None, scale: float | None = None, dpi: float | None = None,
+                      background: str = "black") -> Path:
+    """Screenshot the scene's canvas with a scale bar and a legend of its colours, written as
+    ``out``'s extension (.png, .jpg/.jpeg, .tif/.tiff) with ``dpi`` in its metadata.
+
+    The canvas is ``width`` x ``height`` pixels (or ``size``, (height, width)), or the
+    screen's times ``scale``; ``background`` is black, white or transparent (PNG/TIFF)."""
+    if size is not None and width is None:
+        height, width = size
+    options = check_image_options(out, width=width, height=height, scale=scale, dpi=dpi, background=background)
+    viewer = scene.viewer
+    with figure_look(scene, options, scale_bar) as grow:
+        image = viewer.screenshot(canvas_only=True, size=options.size, scale=options.scale, flash=False)
     if legend:
-        image = add_legend(image, legend_items_from_scene(scene), title=title or scene.color_by)
-    return save_png(out, image)
+        image = add_legend(image, legend_items_from_scene(scene), title=title or scene.color_by,
+                           scale=grow, background=options.background)
+    return save_image(out, image, dpi=options.dpi)
 
 
 #: Turntable keyframes: views every 45 degrees, napari-animation interpolates between them.
 TURNTABLE_KEYFRAMES = 8
 
 
-def turntable_frames(viewer, frames: int = 72) -> Iterator[np.ndarray]:
+def turntable_frames(viewer, frames: int = 72, size: tuple[int, int] | None = None,
+                     scale: float | None = None) -> Iterator[np.ndarray]:
     """Rendered RGB frames of one turn of the scene about the depth axis, pia up.
 
     napari-animation holds the keyframes and interpolates the camera; each
@@ -157,7 +233,7 @@ def turntable_frames(viewer, frames: int = 72) -> Iterator[np.ndarray]:
     """
     from napari_animation import Animation
 
-    steps = max(frames // TURNTABLE_KEYFRAMES, 1)
+    steps = max(-(-frames // TURNTABLE_KEYFRAMES), 1)  # at least ``frames`` interpolated views
     anim = Animation(viewer)
     with warnings.catch_warnings():  # napari-animation still uses viewer.camera (deprecated in napari 0.9)
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -166,11 +242,11 @@ def turntable_frames(viewer, frames: int = 72) -> Iterator[np.ndarray]:
             # rotate the view direction in the z-x plane; depth stays vertical
             camera_of(viewer).set_view_direction((-np.cos(theta), 0.0, np.sin(theta)), (0.0, -1.0, 0.0))
             anim.capture_keyframe(steps=steps)
-        size = None  # every frame the size of the first, even if the window changes meanwhile
-        for index in range(TURNTABLE_KEYFRAMES * steps):  # the last keyframe repeats the first: left out
-            anim.set_movie_frame_index(index)
-            image = viewer.screenshot(canvas_only=True, size=size, flash=False)
-            size = size or image.shape[:2]
+        # every frame the size of the first, even if the window changes meanwhile
+        for k in range(frames):  # exactly ``frames``; the last keyframe repeats the first: left out
+            anim.set_movie_frame_index(int(k * TURNTABLE_KEYFRAMES * steps // frames))
+            image = viewer.screenshot(canvas_only=True, size=size, scale=scale, flash=False)
+            size, scale = size or image.shape[:2], None
             yield image[..., :3]  # movies have no alpha
 
 
@@ -183,9 +259,7 @@ def movie_writer(out: str | Path, fps: int = 24):
     """
     import imageio
 
-    out = Path(out)
-    if out.suffix.lower() not in MOVIE_SUFFIXES:
-        raise MicronsError(f"cannot write a movie as {out.name!r}: use one of {', '.join(MOVIE_SUFFIXES)}")
+    out = check_movie_path(out)  # a movie suffix, in a folder that exists
     with atomic_path(out) as tmp:
         staged = tmp.with_suffix(out.suffix)  # imageio picks the format by extension
         try:
@@ -200,12 +274,29 @@ def movie_writer(out: str | Path, fps: int = 24):
             staged.unlink(missing_ok=True)
 
 
-MOVIE_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".gif")
+def figure_frames(scene, frames: int = 72, title: str = "", options: ImageOptions | None = None,
+                  legend: bool = True) -> Iterator[np.ndarray]:
+    """Turntable frames dressed as the figure: background, scale bar and legend burnt in."""
+    options = options or ImageOptions()
+    items = legend_items_from_scene(scene) if legend else []
+    with figure_look(scene, options) as grow:
+        for image in turntable_frames(scene.viewer, frames, size=options.size, scale=options.scale):
+            if legend:
+                image = add_legend(image, items, title=title or scene.color_by, scale=grow,
+                                   background=options.background)
+            yield np.ascontiguousarray(image[..., :3])
 
 
-def turntable(viewer, out: str | Path, frames: int = 72, fps: int = 24) -> Path:
-    """Write a movie turning the scene once around the depth axis, pia up."""
+def turntable(viewer, out: str | Path, frames: int | None = None, fps: float | None = None, *,
+              scene=None, seconds: float | None = None, title: str = "",
+              options: ImageOptions | None = None) -> Path:
+    """Write a movie turning the scene once around the depth axis, pia up; with ``scene``,
+    each frame has the figure's legend and scale bar (:func:`figure_frames`).
+    Two of ``frames``, ``fps``, ``seconds`` set its length (default 72 frames at 24 fps)."""
+    frames, fps = movie_timing(frames, fps, seconds)
     with movie_writer(out, fps) as writer:
-        for image in turntable_frames(viewer, frames):
+        images = (figure_frames(scene, frames, title, options) if scene is not None
+                  else turntable_frames(viewer, frames))
+        for image in images:
             writer.append_data(image)
     return Path(out)

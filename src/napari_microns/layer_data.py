@@ -22,6 +22,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from . import colour_data
 from .core import palettes
 
 LayerData = tuple  # (data, kwargs, layer_type)
@@ -30,8 +31,9 @@ LayerData = tuple  # (data, kwargs, layer_type)
 POSITION_COLUMNS = ["pt_position_x", "pt_position_y", "pt_position_z"]
 #: Shown first when hovering a cell (napari lists features in column order).
 HOVER_COLUMNS = ["pt_root_id", "nucleus_id", "cell_type", "layer", "brain_area"]
-#: Columns units can be coloured by, in menu order: those with a palette.
-COLOR_BY_CHOICES = list(palettes.PALETTES)
+#: Categorical columns units can be coloured by, in menu order (numeric ones follow:
+#: :func:`.colour_data.color_by_choices`).
+COLOR_BY_CHOICES = colour_data.CATEGORY_CHOICES
 
 #: Names of the napari layers of the base scene.
 UNITS_LAYER = "units"
@@ -98,13 +100,11 @@ def units_features(units: pd.DataFrame) -> pd.DataFrame:
     return feats[first + [c for c in feats.columns if c not in first]]
 
 
-def units_colors(features: pd.DataFrame, color_by: str) -> np.ndarray:
-    """(N, 4) RGBA of each unit for the ``color_by`` column."""
-    if color_by not in features.columns:
-        from .core.errors import DataError
-
-        raise DataError(f"cannot colour by {color_by!r}: the units table has no such column")
-    return palettes.colors_for(features[color_by], color_by)
+def units_colors(features: pd.DataFrame, color_by: str, limits: tuple[float, float] | None = None) -> np.ndarray:
+    """(N, 4) RGBA of each unit for the ``color_by`` column (numeric: a colour map between
+    ``limits``, default the 2nd-98th percentiles; see :mod:`.colour_data`)."""
+    colour_data.check_color_by(features, color_by)
+    return colour_data.column_colors(features[color_by], color_by, limits=limits)
 
 
 def units_layer_data(
@@ -155,12 +155,9 @@ def filter_mask(
     return mask
 
 
-def legend(features: pd.DataFrame, color_by: str, shown: np.ndarray | None = None) -> list[tuple[str, tuple, int]]:
-    """``[(category, rgba, count)]`` of the shown units, for a legend."""
-    values = features[color_by]
-    if shown is not None:
-        values = values[np.asarray(shown, dtype=bool)]
-    return palettes.legend_entries(values, color_by)
+def legend(features: pd.DataFrame, color_by: str, shown: np.ndarray | None = None, limits=None):
+    """``[(category, rgba, count)]`` of the shown units, or a numeric column's colour bar."""
+    return colour_data.legend(features, color_by, shown, limits)
 
 
 def units_extent(units: pd.DataFrame, margin: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
@@ -393,8 +390,9 @@ def synapse_layer_data(
 
             raise DataError(f"cannot colour synapses by partner {color_by!r}: no units table with that column")
         lookup = units.drop_duplicates("pt_root_id").set_index("pt_root_id")[color_by]
-        feats[f"partner_{color_by}"] = lookup.reindex(partner).astype("string").to_numpy()
-        colors = palettes.colors_for(feats[f"partner_{color_by}"], color_by)
+        numeric = palettes.is_numeric_column(lookup, color_by)  # a colour map with the units' limits
+        feats[f"partner_{color_by}"] = lookup.reindex(partner).astype(float if numeric else "string").to_numpy()
+        colors = colour_data.column_colors(feats[f"partner_{color_by}"], color_by, reference=lookup)
     kwargs = {
         "name": name,
         "features": feats,

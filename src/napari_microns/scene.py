@@ -128,6 +128,16 @@ def _update_somata(viewer, prebuilt=None) -> None:
             layer.features = kwargs["features"]
 
 
+def _recolour(layer, colors: np.ndarray, column: str, limits) -> None:
+    # napari re-uploads every point twice for one colour change: on the colour
+    # manager's event and again on the layer's face_color event. The first is
+    # all the canvas needs (tests/test_render.py checks the switch is drawn).
+    with layer.events.face_color.blocker():
+        layer.face_color = colors
+    layer.metadata["color_by"] = column
+    layer.metadata["color_limits"] = None if limits is None else tuple(float(x) for x in limits)
+
+
 class Scene:
     """The plugin's layers in one napari viewer, and the state they show."""
 
@@ -252,17 +262,12 @@ class Scene:
             raise DataError("load units first")
         return layer
 
-    def set_color_by(self, column: str) -> None:
-        """Colour the units by ``column``. Before units are shown, the choice is kept for them."""
+    def set_color_by(self, column: str, limits: tuple[float, float] | None = None) -> None:
+        """Colour the units by ``column``: a categorical or numeric units column (a colour map
+        between ``limits``, default the 2nd-98th percentiles; angles wrap). Before units are
+        shown, the choice is kept for them."""
         if self._features is not None:
-            layer = self._units_or_fail()
-            colors = ld.units_colors(self._features, column)
-            # napari re-uploads every point twice for one colour change: on the colour
-            # manager's event and again on the layer's face_color event. The first is
-            # all the canvas needs (tests/test_render.py checks the switch is drawn).
-            with layer.events.face_color.blocker():
-                layer.face_color = colors
-            layer.metadata["color_by"] = column
+            _recolour(self._units_or_fail(), ld.units_colors(self._features, column, limits), column, limits)
         self._color_by = column
         self.events.color_by_changed.emit(column)
 
@@ -287,10 +292,13 @@ class Scene:
             return None
         return self._features if self._shown is None else self._features[self._shown]
 
-    def legend(self) -> list[tuple[str, tuple, int]]:
+    def legend(self):
+        """``[(category, rgba, count)]`` of the shown units, or a numeric column's
+        :class:`~.colour_data.ColourBar`."""
         if self._features is None:
             return []
-        return ld.legend(self._features, self._color_by, self._shown)
+        limits = (self.units_layer.metadata if self.units_layer is not None else {}).get("color_limits")
+        return ld.legend(self._features, self._color_by, self._shown, limits)
 
     # -- picking units ----------------------------------------------------------------------
     def selected_root_ids(self) -> list[int]:

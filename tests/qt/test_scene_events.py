@@ -47,6 +47,27 @@ def test_loading_announces_the_dataset_then_the_units_once(scene, info):
     assert heard.names() == ["units_changed"]
 
 
+def test_numeric_colour_with_limits_is_announced_and_its_legend_is_a_colour_bar(scene, info):
+    from napari_microns import layer_data as ld
+    from napari_microns.colour_data import ColourBar
+    from napari_microns.core.errors import DataError
+
+    scene.load(Dataset(info.datadir, version=info.version))
+    heard = Heard(scene)
+    scene.set_color_by("volume", limits=(100, 300))
+    assert heard.calls == [("color_by_changed", ("volume",))]
+    layer = scene.units_layer
+    np.testing.assert_allclose(layer.face_color, ld.units_colors(scene.features, "volume", (100, 300)), atol=1e-6)
+    bar = scene.legend()
+    assert isinstance(bar, ColourBar) and bar.labels == ("100", "300") and bar.no_data is None
+    heard.clear()
+    with pytest.raises(DataError, match="no such column; choose one of .*volume"):
+        scene.set_color_by("favourite_colour")
+    assert heard.calls == [] and scene.color_by == "volume"
+    scene.set_color_by("volume")  # default limits again: the percentiles
+    assert bar.labels != scene.legend().labels
+
+
 def test_colour_filters_and_chosen_neurons_are_announced(scene, info):
     scene.load(Dataset(info.datadir, version=info.version))
     heard = Heard(scene)
@@ -121,3 +142,24 @@ def test_the_dock_panels_follow_a_scene_changed_by_a_script(make_napari_viewer, 
     assert widget.neurons_panel.root_ids() == roots
     scene.set_color_by("brain_area")
     assert widget.units_panel.color_combo.currentText() == "brain_area"
+
+
+def test_a_white_figure_inks_the_cortical_layers_and_puts_them_back(make_napari_viewer, info):
+    """On a white page the layer names and boundary lines (light, for a black canvas) are drawn
+    in the figure's dark ink while the figure is taken, and are as they were afterwards."""
+    from napari_microns import layer_data as ld
+    from napari_microns.figure import figure_look
+    from napari_microns.output import check_image_options
+
+    scene = Scene(make_napari_viewer())
+    scene.load(Dataset(info.datadir, version=info.version))
+    labels = next(lyr for lyr in scene.viewer.layers if ld.layer_kind(lyr) == ld.KIND_CORTICAL_LABELS)
+    lines = next(lyr for lyr in scene.viewer.layers if ld.layer_kind(lyr) == ld.KIND_CORTICAL_OUTLINES)
+    light_text, light_lines = labels.text.color.constant.copy(), lines.edge_color.copy()
+    assert light_text[:3].min() > 0.8 and light_lines[:, :3].min() > 0.5
+    options = check_image_options("fig.png", width=None, height=None, scale=None, dpi=None, background="white")
+    with figure_look(scene, options):
+        assert labels.text.color.constant[:3].max() < 0.2
+        assert lines.edge_color[:, :3].max() < 0.2
+    np.testing.assert_allclose(labels.text.color.constant, light_text)
+    np.testing.assert_allclose(lines.edge_color, light_lines)

@@ -82,6 +82,35 @@ def test_colour_by_switch_recolours_and_relabels(widget, qtbot, info):
     np.testing.assert_allclose(layer.face_color[~proofread][0], palettes.PROOFREADING["not proofread"], atol=1e-6)
 
 
+def test_colour_by_a_numeric_column_lists_it_and_shows_a_colour_bar(widget, qtbot, info):
+    from napari_microns.core.errors import DataError
+
+    layer = load(widget, qtbot, info)
+    panel = widget.units_panel
+    choices = [panel.color_combo.itemText(i) for i in range(panel.color_combo.count())]
+    assert choices[:len(ld.COLOR_BY_CHOICES)] == ld.COLOR_BY_CHOICES  # categories first
+    numeric = choices[len(ld.COLOR_BY_CHOICES):]
+    assert "volume" in numeric and "pt_position_y" in numeric
+    assert not {"pt_root_id", "nucleus_id"} & set(choices)
+    type_filter = [panel.filter_lists["type"].item(i).text() for i in range(panel.filter_lists["type"].count())]
+    panel.color_combo.setCurrentText("volume")
+    assert widget.scene.color_by == "volume"
+    np.testing.assert_allclose(layer.face_color, ld.units_colors(layer.features, "volume"), atol=1e-6)
+    lo, hi = np.percentile(layer.features["volume"], [2, 98])
+    legend = [panel.legend_list.item(i).text() for i in range(panel.legend_list.count())]
+    assert len(legend) == 1 and legend[0].startswith("volume: ")  # one colour bar, no category swatches
+    shown_lo, shown_hi = (float(x) for x in legend[0].removeprefix("volume: ").split(" … "))
+    assert shown_lo == pytest.approx(lo, rel=0.02) and shown_hi == pytest.approx(hi, rel=0.02)
+    assert panel.legend_list.iconSize().width() > 50  # the gradient
+    # the filters (categorical) stay as they were
+    assert type_filter == [panel.filter_lists["type"].item(i).text() for i in range(panel.filter_lists["type"].count())]
+    with pytest.raises(DataError, match="id column; choose one of") as err:
+        widget.scene.set_color_by("pt_root_id")
+    assert "\n" not in str(err.value) and widget.scene.color_by == "volume"
+    panel.color_combo.setCurrentText("cell_type")  # back to swatches
+    assert panel.legend_list.item(0).text().startswith("23P")
+
+
 def test_filters_hide_units_and_update_the_legend(widget, qtbot, info):
     layer = load(widget, qtbot, info)
     feats = layer.features

@@ -9,39 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_microns import Dataset
 from napari_microns.core import palettes
+
+from support.render import near, sample_dock, sample_scene
 
 pytestmark = pytest.mark.render
 
 
-@pytest.fixture(autouse=True)
-def _needs_display():
-    if os.environ.get("DISPLAY") and os.environ.get("QT_QPA_PLATFORM", "xcb") != "offscreen":
-        return
-    message = "rendering needs an X display: install Xvfb (pytest-xvfb starts it)"
-    if os.environ.get("NAPARI_MICRONS_REQUIRE_RENDER") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-
-
 @pytest.fixture
 def scene(make_napari_viewer, info):
-    from napari_microns.scene import Scene
-
-    viewer = make_napari_viewer(show=True)
-    viewer.window.resize(1200, 900)
-    s = Scene(viewer)
-    s.load(Dataset(info.datadir, version=info.version))
-    return s
-
-
-def near(image: np.ndarray, rgb, tol: float = 40.0) -> int:
-    """Pixels within ``tol`` (RGB distance) of a colour."""
-    diff = image[..., :3].astype(float) - np.asarray(rgb[:3]) * 255
-    return int((np.linalg.norm(diff, axis=-1) < tol).sum())
+    return sample_scene(make_napari_viewer, info, (1200, 900))
 
 
 def test_units_render_in_their_cell_type_colours(scene):
@@ -113,6 +90,27 @@ def test_figure_has_legend_and_scale_bar(scene, tmp_path):
     from napari_microns.figure import scale_bar_of
 
     assert scale_bar_of(scene.viewer).visible
+
+
+def test_figure_coloured_by_a_numeric_column_shows_a_colour_bar(scene, tmp_path):
+    import matplotlib
+    from qtpy.QtGui import QImage
+
+    from napari_microns.figure import screenshot_figure
+
+    scene.set_color_by("volume")
+    canvas = scene.viewer.screenshot(canvas_only=True, flash=False)
+    viridis = matplotlib.colormaps["viridis"]
+    assert near(canvas, viridis(0.5), tol=30) > 50  # the units in viridis
+    out = screenshot_figure(scene, tmp_path / "fig.png", title="volume")
+    img = QImage(str(out)).convertToFormat(QImage.Format.Format_RGBA8888)
+    ptr = img.constBits()
+    ptr.setsize(img.sizeInBytes())
+    image = np.frombuffer(ptr, np.uint8).reshape(img.height(), img.bytesPerLine() // 4, 4)[:, : img.width()]
+    panel = image[:, canvas.shape[1]:]  # the legend beside the canvas: a gradient, both ends
+    for t in (0.0, 0.5, 1.0):
+        assert near(panel, viridis(t), tol=12) >= 5, t
+    assert near(panel, palettes.CELL_TYPE["23P"], tol=5) == 0  # no category swatches
 
 
 def cli(*args: str, check: bool = True):
@@ -231,12 +229,7 @@ def test_view_opens_the_folder_with_the_dock_widget(info):
 @pytest.fixture
 def dock(make_napari_viewer, qtbot, info):
     """The dock widget's Figure panel on the sample, units hidden so that software-GL frames stay cheap."""
-    viewer = make_napari_viewer(show=True)
-    viewer.window.resize(1300, 1000)
-    _, widget = viewer.window.add_plugin_dock_widget("napari-microns", "MICrONS explorer")
-    widget.data_panel.load(info.datadir, info.version)
-    qtbot.waitUntil(lambda: widget.scene.features is not None and widget.data_panel.load_worker is None,
-                    timeout=30_000)
+    widget = sample_dock(make_napari_viewer, qtbot, info, (1300, 1000))
     yield widget.figure_panel
     if widget.figure_panel.movie is not None:
         widget.figure_panel.stop_movie()

@@ -181,3 +181,82 @@ def test_layer_builders_and_core_import_neither_napari_nor_qt():
             "print(bad); sys.exit(bool(bad))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- numeric colour columns ---------------------------------------------------------------
+def test_units_coloured_by_a_numeric_column_follow_the_colour_map(units):
+    import matplotlib
+
+    from napari_microns import colour_data
+
+    units = units.assign(volume=np.linspace(100.0, 600.0, len(units)))
+    units.loc[[5, 6], "volume"] = np.nan
+    feats = ld.units_features(units)
+    rgba = ld.units_colors(feats, "volume")
+    lo, hi = np.nanpercentile(feats["volume"], [2, 98])
+    t = np.clip((feats["volume"].to_numpy() - lo) / (hi - lo), 0, 1)
+    ok = np.isfinite(t)
+    np.testing.assert_allclose(rgba[ok], matplotlib.colormaps["viridis"](t[ok]), atol=0.02)  # a 256-colour table
+    np.testing.assert_allclose(rgba[[5, 6]], [palettes.NO_DATA] * 2)
+    # the legend is a colour bar: limits, column, "no data" of the shown units only
+    bar = ld.legend(feats, "volume")
+    assert isinstance(bar, colour_data.ColourBar) and bar.column == "volume" and bar.missing == 2
+    assert bar.labels == (f"{lo:.3g}", f"{hi:.3g}") and bar.no_data == palettes.NO_DATA
+    shown = np.ones(len(feats), dtype=bool)
+    shown[[5, 6]] = False
+    assert ld.legend(feats, "volume", shown).no_data is None
+    assert ld.legend(feats, "volume", limits=(0, 1000)).labels == ("0", "1e+03")
+    assert isinstance(ld.legend(feats, "cell_type"), list)  # categories keep their swatches
+    _, kwargs, _ = ld.units_layer_data(units, color_by="volume")
+    np.testing.assert_allclose(kwargs["face_color"], rgba)
+
+
+def test_colour_by_choices_list_numeric_columns_after_the_categories_and_never_ids(units):
+    from napari_microns import colour_data
+
+    units = units.assign(volume=np.linspace(1.0, 2.0, len(units)), pref_ori=np.linspace(0, 180, len(units)),
+                         n_spines=np.arange(len(units)) % 3)
+    feats = ld.units_features(units)
+    choices = colour_data.color_by_choices(feats)
+    assert choices[:len(ld.COLOR_BY_CHOICES)] == ld.COLOR_BY_CHOICES
+    assert choices[len(ld.COLOR_BY_CHOICES):] == ["pt_position_x", "pt_position_y", "pt_position_z",
+                                                   "volume", "pref_ori"]
+    for bad in ("pt_root_id", "nucleus_id", "favourite_colour"):
+        with pytest.raises(DataError, match="cannot colour by.*choose one of .*volume") as err:
+            ld.units_colors(feats, bad)
+        assert "\n" not in str(err.value)
+
+
+def test_a_numeric_colouring_of_94k_units_makes_no_per_unit_dict():
+    import tracemalloc
+
+    n = 94_000
+    rng = np.random.default_rng(1)
+    feats = pd.DataFrame({"cell_type": pd.Categorical(rng.choice(list(palettes.CELL_TYPE), n)),
+                          "volume": rng.lognormal(5, 1, n)})
+    peaks = {}
+    for column in ("cell_type", "volume"):
+        ld.units_colors(feats, column)  # warm up (matplotlib's colour map registry)
+        tracemalloc.start()
+        ld.units_colors(feats, column)
+        peaks[column] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    bound = 6 * n * 16  # a few (N, 4) float32 arrays; a dict or list per unit is far more
+    assert peaks["cell_type"] < bound and peaks["volume"] < bound, peaks
+
+
+def test_synapses_coloured_by_the_partners_numeric_value(units):
+    units = units.assign(volume=np.linspace(100.0, 600.0, len(units)))
+    me = int(units.pt_root_id[0])
+    partners = units.pt_root_id[[1, 250, 499]].to_numpy()
+    syn = pd.DataFrame({
+        "id": [1, 2, 3], "pre_pt_root_id": [me, partners[1], 42],
+        "post_pt_root_id": [partners[0], me, me], "size": [100, 4000, 20000],
+        "ctr_pt_position_x": [1.0, 2, 3], "ctr_pt_position_y": [10.0, 20, 30], "ctr_pt_position_z": [5.0, 6, 7],
+    })
+    _, kwargs, _ = ld.synapse_layer_data(syn, [me], units=units, color_by="volume")
+    unit_rgba = ld.units_colors(ld.units_features(units), "volume")  # the units' limits
+    np.testing.assert_allclose(kwargs["face_color"][0], unit_rgba[1])
+    np.testing.assert_allclose(kwargs["face_color"][1], unit_rgba[250])
+    np.testing.assert_allclose(kwargs["face_color"][2], palettes.NO_DATA)  # partner 42 is no unit
+    assert kwargs["features"]["partner_volume"].dtype == float

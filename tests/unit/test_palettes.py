@@ -92,3 +92,79 @@ def test_legend_counts_and_order(column):
     labels = [e[0] for e in entries]
     assert labels[:2] == list(palettes.PALETTES[column])[:2]
     assert [e[2] for e in entries] == [3, 3, 1] and labels[2] == "unknown"
+
+
+# -- continuous colours ---------------------------------------------------------------------
+def test_numeric_and_categorical_columns_are_told_apart():
+    n = 1000
+    rng = np.random.default_rng(0)
+    assert palettes.is_numeric_column(pd.Series(rng.normal(size=n)), "volume")
+    assert palettes.is_numeric_column(pd.Series(rng.integers(0, 10_000, n)), "n_synapses")
+    assert not palettes.is_numeric_column(pd.Series(rng.integers(0, 5, n)), "n_nuclei")  # few integers: categories
+    assert not palettes.is_numeric_column(pd.Series(np.arange(n)), "nucleus_id")  # ids never
+    assert not palettes.is_numeric_column(pd.Series(np.arange(n)), "pt_root_id")
+    assert not palettes.is_numeric_column(pd.Series(rng.choice(["a", "b"], n)), "label")
+    assert not palettes.is_numeric_column(pd.Series(rng.random(n) > 0.5), "flag")
+    assert not palettes.is_numeric_column(pd.Series(["23P"] * n, dtype="category"), "cell_type")
+
+
+def test_numeric_colours_follow_the_colour_map_between_robust_limits():
+    import matplotlib
+
+    values = np.r_[np.linspace(0, 100, 1001), 1e6]  # one outlier: the 98th percentile ignores it
+    scale = palettes.colour_scale(values, "volume")
+    assert scale.cmap == "viridis" and scale.period is None
+    np.testing.assert_allclose([scale.vmin, scale.vmax], np.percentile(values, [2, 98]))
+    assert scale.vmax < 200
+    rgba = palettes.scale_colors(values, scale)
+    viridis = matplotlib.colormaps["viridis"]
+    np.testing.assert_allclose(rgba[0], viridis(0.0), atol=1e-6)  # below the low limit: saturates
+    np.testing.assert_allclose(rgba[-1], viridis(1.0), atol=1e-6)  # the outlier saturates
+    mid = np.searchsorted(values, (scale.vmin + scale.vmax) / 2)
+    np.testing.assert_allclose(rgba[mid], viridis(0.5), atol=0.02)
+    # limits given by the caller win over the percentiles
+    fixed = palettes.colour_scale(values, "volume", limits=(0, 50))
+    assert (fixed.vmin, fixed.vmax) == (0, 50)
+    np.testing.assert_allclose(palettes.scale_colors([50, 100], fixed), [viridis(1.0)] * 2, atol=1e-6)
+
+
+def test_angles_wrap_with_a_cyclic_map_and_a_period_from_name_and_range():
+    assert palettes.angle_period("pref_ori", [0, 90, 179]) == 180
+    assert palettes.angle_period("pref_dir", [0, 90, 359]) == 360
+    assert palettes.angle_period("preferred_angle", [10, 300]) == 360
+    assert palettes.angle_period("pref_ori", [0, 1.5, 3.1]) == pytest.approx(np.pi)  # radians
+    assert palettes.angle_period("pref_dir", [0, 3, 6.2]) == pytest.approx(2 * np.pi)
+    assert palettes.angle_period("volume", [0, 90]) is None
+    ori = palettes.colour_scale([0.0, 45, 90, 135, 180], "pref_ori")
+    assert ori.cmap == palettes.CYCLIC_MAP and ori.period == 180
+    rgba = palettes.scale_colors([0.0, 45, 90, 135, 180, -45], ori)
+    np.testing.assert_allclose(rgba[0], rgba[4])  # 0° and 180° orientation: the same colour
+    np.testing.assert_allclose(rgba[3], rgba[5])  # 135° and -45° too
+    assert not np.allclose(rgba[0], rgba[2])
+    direction = palettes.colour_scale([0.0, 180, 360], "pref_dir")
+    rgba = palettes.scale_colors([0.0, 180, 360], direction)
+    np.testing.assert_allclose(rgba[0], rgba[2])
+    assert not np.allclose(rgba[0], rgba[1])  # opposite directions differ
+    rad = palettes.colour_scale([0.0, np.pi / 2, np.pi], "pref_ori")
+    rgba = palettes.scale_colors([0.0, np.pi / 2, np.pi], rad)
+    np.testing.assert_allclose(rgba[0], rgba[2])
+
+
+def test_units_with_no_value_are_a_faint_no_data_grey():
+    scale = palettes.colour_scale([1.0, np.nan, 3.0, np.nan], "volume")
+    assert scale.missing == 2
+    rgba = palettes.scale_colors([1.0, np.nan, 3.0, np.nan], scale)
+    np.testing.assert_allclose(rgba[1], palettes.NO_DATA)
+    np.testing.assert_allclose(rgba[3], palettes.NO_DATA)
+    assert palettes.NO_DATA[3] < 0.5  # fainter than any colour-map colour
+    assert _hls(palettes.NO_DATA)[2] == 0  # grey
+
+
+def test_limits_of_many_values_come_from_a_close_sample():
+    values = np.random.default_rng(5).lognormal(5, 1, 94_000)
+    scale = palettes.colour_scale(values, "volume")
+    exact = np.percentile(values, [2, 98])
+    # within 0.2 percentile points of the exact limits
+    assert np.percentile(values, 1.8) <= scale.vmin <= np.percentile(values, 2.2)
+    assert np.percentile(values, 97.8) <= scale.vmax <= np.percentile(values, 98.2)
+    np.testing.assert_allclose([scale.vmin, scale.vmax], exact, rtol=0.03)

@@ -307,7 +307,7 @@ def test_import_datacleaner_per_synapse_merged_csv(tmp_path, table, roots):
     ds = Dataset(tmp_path / "data", version=1300)
     result = ds.import_synapses(tmp_path / "raw" / "synapses.csv")
     assert result == {"kind": "synapses", "rows": len(table), "origin": str(tmp_path / "raw" / "synapses.csv"),
-                      "conflicting_ids": 0}
+                      "conflicting_ids": 0, "outside_volume": 0}  # the sample's positions lie in the volume
     got = ds.synapses(post_ids=roots[:5])
     want = expected(table, post=roots[:5])
     assert (got["id"] < 0).all()  # no synapse ids in datacleaner CSVs: stable negative ones

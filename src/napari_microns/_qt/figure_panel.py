@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QGroupBox
+from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QSpinBox
 
 from ..camera import CAMERA_PRESETS, set_camera
 from ..core.errors import MicronsError
 from ..fetching import one_line
-from ..figure import MOVIE_SUFFIXES, figure_title, movie_writer, screenshot_figure, turntable_frames
+from ..figure import figure_frames, figure_title, movie_writer, screenshot_figure
+from ..output import DEFAULT_FPS, DEFAULT_FRAMES, IMAGE_FORMATS, MOVIE_SUFFIXES, movie_timing
 from ..scene import Scene
 from .notify import notify_error, notify_info
 from .widgets import button, note, row
@@ -51,6 +52,15 @@ class FigurePanel(QGroupBox):
         self.movie_button = button("Turntable movie…", self.movie_clicked,
                                    "One turn about the depth axis, pia up (.mp4 or .gif)")
         form.addRow(row(self.save_figure_button, self.movie_button))
+        self.frames_spin = QSpinBox()
+        self.frames_spin.setRange(2, 10000)
+        self.frames_spin.setValue(DEFAULT_FRAMES)
+        self.frames_spin.setToolTip("Frames in one turn of the movie")
+        self.fps_spin = QDoubleSpinBox()
+        self.fps_spin.setRange(1, 120)
+        self.fps_spin.setValue(DEFAULT_FPS)
+        self.fps_spin.setToolTip("Movie frames per second")
+        form.addRow("movie frames, fps", row(self.frames_spin, self.fps_spin))
         self.movie_progress = note(visible=False)
         form.addRow(self.movie_progress)
 
@@ -66,9 +76,10 @@ class FigurePanel(QGroupBox):
 
     # -- figure -------------------------------------------------------------------------
     def save_figure_clicked(self):
-        path, _ = QFileDialog.getSaveFileName(self, "Save figure", "figure.png", "PNG image (*.png)")
+        path, _ = QFileDialog.getSaveFileName(self, "Save figure", "figure.png",
+                                              "Image (*.png *.jpg *.jpeg *.tif *.tiff)")
         if path:
-            self.save_figure(path if path.lower().endswith(".png") else path + ".png")
+            self.save_figure(path if path.lower().endswith(tuple(IMAGE_FORMATS)) else path + ".png")
 
     def save_figure(self, path):
         """The canvas as a PNG with a scale bar and a legend (drawn on the UI thread: one frame)."""
@@ -89,19 +100,22 @@ class FigurePanel(QGroupBox):
         if path:
             self.start_movie(path if path.lower().endswith(MOVIE_SUFFIXES) else path + ".mp4")
 
-    def start_movie(self, path, frames: int = 72, fps: int = 24):
+    def start_movie(self, path, frames: int | None = None, fps: float | None = None):
         """Render a turntable one frame per event-loop turn, so the window stays live
-        between frames (rendering itself must happen on the UI thread)."""
+        between frames (rendering itself must happen on the UI thread); the legend and
+        scale bar are in every frame. ``frames``/``fps``: else the panel's boxes."""
         if self.movie is not None:
             notify_error("a movie is already being rendered; stop it first")
             return None
         stack = contextlib.ExitStack()
         try:
+            frames, fps = movie_timing(frames or self.frames_spin.value(), fps or self.fps_spin.value())
             writer = stack.enter_context(movie_writer(path, fps))
         except (MicronsError, OSError) as exc:
             notify_error(one_line(exc))
             return None
-        self.movie = _Movie(turntable_frames(self.viewer, frames), writer, stack, path, frames)
+        title = figure_title(self.scene.dataset, self.scene.color_by)
+        self.movie = _Movie(figure_frames(self.scene, frames, title), writer, stack, path, frames)
         self.movie_button.setText("Stop movie")
         self.movie_progress.setVisible(True)
         self.movie_progress.setText(f"rendering frame 0 of {frames}…")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from qtpy.QtCore import Qt
-from qtpy.QtGui import QColor, QIcon, QPixmap
+from qtpy.QtCore import QSize, Qt
+from qtpy.QtGui import QColor, QIcon, QImage, QPixmap
 from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QListWidget, QListWidgetItem
 
+from .. import colour_data as cd
 from .. import layer_data as ld
 from ..core.errors import MicronsError
 from ..fetching import one_line
@@ -25,6 +26,14 @@ def swatch(rgba) -> QIcon:
     pix = QPixmap(12, 12)
     pix.fill(QColor.fromRgbF(*[float(c) for c in rgba[:3]], 1.0))
     return QIcon(pix)
+
+
+def colour_bar_icon(bar: cd.ColourBar, width: int = 96, height: int = 12) -> QIcon:
+    """The colour bar's gradient, low end on the left."""
+    rgba = (255 * bar.colors(width)).astype("uint8")
+    rows = rgba[None].repeat(height, axis=0).copy()
+    image = QImage(rows.data, width, height, 4 * width, QImage.Format.Format_RGBA8888).copy()
+    return QIcon(QPixmap.fromImage(image))
 
 
 class UnitsPanel(QGroupBox):
@@ -80,6 +89,10 @@ class UnitsPanel(QGroupBox):
     # -- following the scene ----------------------------------------------------------------
     def _units_changed(self):
         feats = self.scene.features
+        self.color_combo.blockSignals(True)  # categorical columns, then the numeric ones
+        self.color_combo.clear()
+        self.color_combo.addItems(cd.color_by_choices(feats))
+        self.color_combo.blockSignals(False)
         for label, (column, _keyword) in FILTERS.items():
             lst = self.filter_lists[label]
             lst.blockSignals(True)
@@ -123,5 +136,14 @@ class UnitsPanel(QGroupBox):
 
     def _refresh_legend(self):
         self.legend_list.clear()
-        for label, rgba, count in self.scene.legend():
+        legend = self.scene.legend()
+        if isinstance(legend, cd.ColourBar):  # a numeric column: its colour bar, and "no data"
+            lo, hi = legend.labels
+            self.legend_list.setIconSize(QSize(96, 12))
+            self.legend_list.addItem(QListWidgetItem(colour_bar_icon(legend), f"{legend.column}: {lo} … {hi}"))
+            if legend.no_data is not None:
+                self.legend_list.addItem(QListWidgetItem(swatch(legend.no_data), f"no data  ({legend.missing:,})"))
+            return
+        self.legend_list.setIconSize(QSize(12, 12))
+        for label, rgba, count in legend:
             self.legend_list.addItem(QListWidgetItem(swatch(rgba), f"{label}  ({count:,})"))

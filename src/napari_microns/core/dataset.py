@@ -260,3 +260,18 @@ class Dataset:
     def meshes(self, root_ids, lod: int | None = None, max_faces: int | None = None, workers: int = 4, progress=None):
         """``{root_id: NeuronMesh}``; failures raise ``IncompleteError`` at the end, like :meth:`skeletons`."""
         return self.morphology.meshes(root_ids, lod=lod, max_faces=max_faces, workers=workers, progress=progress)
+
+    def import_skeleton(self, path_or_dict, root_id, units: str = "nm"):
+        """Put your own skeleton (an SWC file, a skeleton-service JSON file or dict) into the cache of
+        ``root_id``, so :meth:`skeleton` and the viewer show it; ``units``: ``"nm"``, ``"um"``
+        (pia-aligned µm, as the napari writers write) or ``"voxel"`` (4x4x40 nm)."""
+        from .morphology.files import import_skeleton
+
+        return import_skeleton(self.morphology, path_or_dict, root_id, units=units)
+
+    def import_mesh(self, path, root_id, units: str = "nm"):
+        """Put your own mesh (.off/.ply/.obj) into the cache of ``root_id``, so :meth:`mesh` (at any
+        face budget) and the viewer show it; ``units`` as :meth:`import_skeleton`."""
+        from .morphology.files import import_mesh
+
+        return import_mesh(self.morphology, path, root_id, units=units)

@@ -60,3 +60,18 @@ def um_to_voxels(xyz_um) -> np.ndarray:
 def um_to_nm(xyz_um) -> np.ndarray:
     """Inverse of :func:`nm_to_um`."""
     return _apply("nm", xyz_um, invert=True)
+
+
+#: A generous box around minnie65's cells in nm, ``[[x, y, z] min, [x, y, z] max]``: the soma
+#: positions of the v1300 cell table (``cell_info_1300.feather``, 91,423 cells: x 251,136-1,631,808,
+#: y 294,080-1,158,144, z 603,080-1,105,200 nm) widened by 100 µm on each side. Positions
+#: outside it are not in the volume (e.g. nanometres read as voxels).
+VOLUME_EXTENT_NM = np.array([[150_000.0, 190_000.0, 500_000.0], [1_735_000.0, 1_260_000.0, 1_210_000.0]])
+
+
+def outside_volume(xyz_nm) -> int:
+    """How many of these nm positions lie outside :data:`VOLUME_EXTENT_NM` (NaN rows not counted)."""
+    pts = _as_points(xyz_nm)
+    known = ~np.isnan(pts).any(axis=1)
+    inside = ((pts >= VOLUME_EXTENT_NM[0]) & (pts <= VOLUME_EXTENT_NM[1])).all(axis=1)
+    return int((known & ~inside).sum())

@@ -131,10 +131,31 @@ class MorphologyCache:
         return NeuronMesh(root_id, a["vertices_nm"], a["vertices_um"], a["faces"], lod=meta.get("lod"),
                           source=source, n_faces_source=int(meta.get("n_faces_source", 0)))
 
-    def save_mesh(self, mesh: NeuronMesh, lod: int | None, max_faces: int | None) -> None:
-        """Cache ``mesh`` as the answer to a request for ``lod`` and ``max_faces``."""
+    def imported_mesh(self, root_id: int, source: str) -> NeuronMesh | None:
+        """The mesh a user imported for ``root_id`` (:mod:`.files`), or None; it answers every request."""
+        hit = self.read(self.mesh_path(root_id, source, None, None))
+        if hit is None or not hit[1].get("imported"):
+            return None
+        a, meta = hit
+        return NeuronMesh(root_id, a["vertices_nm"], a["vertices_um"], a["faces"], lod=None, source=source,
+                          n_faces_source=int(meta.get("n_faces_source", 0)), meta={"imported_from": meta["imported"]})
+
+    def drop_meshes(self, root_id: int, source: str) -> int:
+        """Remove every cached mesh of ``root_id`` from ``source`` (all levels and budgets); how many."""
+        folder = self.mesh_path(root_id, source, None, None).parent
+        if not folder.is_dir():
+            return 0
+        with write_lock(folder / LOCK_NAME, f"the morphology cache {folder}"):
+            stale = list(folder.glob(f"{int(root_id)}_lod-*.npz"))
+            for path in stale:
+                path.unlink(missing_ok=True)
+        return len(stale)
+
+    def save_mesh(self, mesh: NeuronMesh, lod: int | None, max_faces: int | None, imported: str | None = None) -> None:
+        """Cache ``mesh`` as the answer to a request for ``lod`` and ``max_faces`` (``imported``: the
+        file a user's own mesh came from; see :meth:`imported_mesh`)."""
         meta = dict(kind="mesh", root_id=mesh.root_id, lod=mesh.lod, requested_lod=lod, max_faces=max_faces,
                     n_faces_source=mesh.n_faces_source, source=mesh.source, datastack=self.datastack,
-                    version=self.version, fetched=_now())
+                    version=self.version, fetched=_now(), imported=imported)
         arrays = dict(vertices_nm=mesh.vertices_nm, vertices_um=mesh.vertices_um, faces=mesh.faces)
         self.write(self.mesh_path(mesh.root_id, mesh.source, lod, max_faces), arrays, meta)

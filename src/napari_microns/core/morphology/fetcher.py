@@ -161,9 +161,23 @@ class Morphology:
         cached = self.cache.load_mesh(root_id, source, lod, max_faces)
         if cached is not None:
             return cached
-        mesh = reader_for(source).mesh(self.remote, root_id, source, lod, max_faces)
+        mesh = self._from_imported(root_id, source, max_faces)
+        if mesh is None:
+            mesh = reader_for(source).mesh(self.remote, root_id, source, lod, max_faces)
         self.cache.save_mesh(mesh, lod, max_faces)
         return mesh
+
+    def _from_imported(self, root_id: int, source: str, max_faces: int | None) -> NeuronMesh | None:
+        """A user's imported mesh (decimated to ``max_faces``), or None when there is none."""
+        mesh = self.cache.imported_mesh(root_id, source)
+        if mesh is None or max_faces is None or mesh.n_faces <= max_faces:
+            return mesh
+        from ..transform import nm_to_um
+        from .decimation import decimate
+
+        v, f = decimate(mesh.vertices_nm.astype(np.float64), mesh.faces, max_faces)
+        return NeuronMesh(root_id, v.astype(np.float32), nm_to_um(v).astype(np.float32), np.asarray(f, np.int32),
+                          lod=None, source=source, n_faces_source=mesh.n_faces_source, meta=mesh.meta)
 
     def meshes(self, root_ids: Iterable, lod: int | None = None, max_faces: int | None = None,
                workers: int = 4, progress: Progress | None = None) -> dict[int, NeuronMesh]:

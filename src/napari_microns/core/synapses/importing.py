@@ -15,7 +15,7 @@ from ..errors import DataError
 from ..ids import check_synapse_ids, int64_ids
 from ..layout import Layout, storage_error
 from ..tables import frame_exact, read_csv_exact
-from ..transform import VOXEL_RESOLUTION_NM
+from ..transform import VOXEL_RESOLUTION_NM, outside_volume
 from .rows import aggregate_rows, int_sizes, synapse_rows, synthetic_ids, voxel_positions
 from .schema import KINDS, POST, PRE, VX, as_table, dedup_sorted, table_digest
 from .store import SynapseStore, store_for
@@ -114,9 +114,27 @@ def _store_rows(df: pd.DataFrame, position_unit: str) -> tuple[str, pa.Table]:
                                                  "size": int_sizes(df["size"])}), "connections")
 
 
+def check_extent(df: pd.DataFrame, position_unit: str, origin: str) -> int:
+    """How many positions fall outside the volume in ``position_unit``; logs a one-line warning
+    (with a hint when they look like nanometres read as voxels)."""
+    vx = None if "n_synapses" in df.columns else voxel_positions(df)
+    if vx is None or len(vx) == 0:
+        return 0
+    nm = vx * VOXEL_RESOLUTION_NM if position_unit == "voxel" else vx
+    outside = outside_volume(nm)
+    if outside:
+        hint = ""
+        if position_unit == "voxel" and outside_volume(vx) < outside:
+            hint = "; positions look like nanometres; pass --position-unit nm (position_unit='nm')"
+        log.warning("%s: %d of %d synapse positions fall outside the volume when read as %s%s",
+                    origin, outside, len(vx), "4x4x40 nm voxels" if position_unit == "voxel" else "nm", hint)
+    return outside
+
+
 def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = None,
                     position_unit: str = "voxel") -> dict:
-    """Merge existing synapse tables into the store; returns ``{kind, rows, origin, conflicting_ids}``.
+    """Merge existing synapse tables into the store; returns ``{kind, rows, origin, conflicting_ids,
+    outside_volume}`` (positions outside the volume in ``position_unit``, also logged as a warning).
 
     Accepted: microns_datacleaner's ``raw/synapses/connections_table_*.csv``
     folder (or its ``raw/`` folder), its merged CSV, a Parquet/Feather file, or
@@ -141,6 +159,7 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
     if missing:
         raise DataError(f"{origin}: missing column(s) {', '.join(missing)}; a synapse table needs pre_pt_root_id, post_pt_root_id and size")
     # root ids and synapse ids were read as int64 and checked by read_synapse_source
+    outside = check_extent(df, position_unit, origin)
     store = store or store_for(layout)
     kind, table = _store_rows(df, position_unit)
     key_cols = KINDS[kind][1]
@@ -152,4 +171,5 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
     content = table_digest(deduped)
     store.merge(deduped, kind, source={"key": f"import:{content}", "kind": kind, "origin": origin, "rows": deduped.num_rows})
     log.info("imported %d %s rows from %s", deduped.num_rows, kind, origin)
-    return {"kind": kind, "rows": deduped.num_rows, "origin": origin, "conflicting_ids": conflicts}
+    return {"kind": kind, "rows": deduped.num_rows, "origin": origin, "conflicting_ids": conflicts,
+            "outside_volume": outside}
