@@ -20,7 +20,7 @@ def widget_screenshot(info, out: Path) -> None:
     import napari
     from qtpy.QtWidgets import QApplication
 
-    from napari_microns.figure import save_png
+    from napari_microns.output import save_image
 
     viewer = napari.Viewer(title="napari-microns")
     viewer.window.resize(1700, 1150)
@@ -34,9 +34,8 @@ def widget_screenshot(info, out: Path) -> None:
     widget.neurons_panel.start_fetch(roots)
     while widget.neurons_panel.worker is not None:
         app.processEvents()
-    widget.scene.dim_units()
-    app.processEvents()
-    save_png(out, viewer.screenshot(canvas_only=False, flash=False))
+    app.processEvents()  # the scene faded the units itself when the neurons arrived
+    save_image(out, viewer.screenshot(canvas_only=False, flash=False))
     viewer.close()
 
 

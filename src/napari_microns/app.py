@@ -17,15 +17,18 @@ FIGURE_WINDOW = (1400, 1000)
 
 def build_scene(viewer, dataset, root_ids: Sequence[int] = (), color_by: str = "cell_type",
                 skeleton: bool = True, mesh: bool = False, synapses: bool = False,
-                camera: str = "pia_up", dock: bool = False, tables: ProcessedTables | None = None):
-    """Units, layer planes and the chosen neurons of ``dataset`` in ``viewer``.
+                camera: str = "pia_up", dock: bool = False, tables: ProcessedTables | None = None,
+                fit: str = "all"):
+    """Units, layer planes and the chosen neurons of ``dataset`` in ``viewer`` (the scene fades
+    the units when neurons are shown).
 
     ``dock``: with the MICrONS dock widget, whose panels follow the scene. ``tables``: the
     dataset's processed tables when already read (:func:`open_processed`), so they are read once.
+    ``fit``: ``all`` (the camera preset's view of everything) or ``neurons`` (framed on them).
     Returns ``(scene, errors)``; errors are one-line messages of neurons that
     could not be shown (the rest is shown).
     """
-    from .camera import set_camera
+    from .camera import frame_layers, set_camera
     from .fetching import FETCH_KINDS
     from .scene import Scene
 
@@ -34,9 +37,9 @@ def build_scene(viewer, dataset, root_ids: Sequence[int] = (), color_by: str = "
     scene.choose(root_ids)
     kinds = [k for k, on in zip(FETCH_KINDS, (skeleton, mesh, synapses)) if on]
     errors = scene.fetch_now(scene.chosen, kinds) if root_ids and kinds else []
-    if scene.neuron_layers():
-        scene.dim_units()
     set_camera(viewer, camera)
+    if fit == "neurons" and scene.neuron_layers():
+        frame_layers(viewer, scene.neuron_layers())
     return scene, errors
 
 
@@ -115,25 +118,27 @@ def figure(datadir, version: int, out: str | Path, root_ids: Sequence[int] = (),
            movie: str | Path | None = None, *, width: int | None = None, height: int | None = None,
            scale: float | None = None, dpi: float | None = None, background: str = "black",
            title: str | None = None, frames: int | None = None, fps: float | None = None,
-           seconds: float | None = None) -> Path:
+           seconds: float | None = None, fit: str = "all") -> Path:
     """Render a figure of a processed data folder to ``out`` (.png, .jpg/.jpeg, .tif/.tiff by
     its extension), without a window; ``movie``: also a turntable with the legend burnt in.
 
     ``width``/``height`` (canvas pixels) or ``scale`` (times the screen's), ``dpi`` (file
     metadata), ``background`` (black, white, transparent: PNG/TIFF only), ``title`` (legend);
-    two of ``frames``, ``fps``, ``seconds`` for the movie. All checked before any work."""
-    from .output import check_image_options, movie_timing
+    two of ``frames``, ``fps``, ``seconds`` for the movie; ``fit``: ``all`` (default) or
+    ``neurons`` (the camera framed on the neurons shown). All checked before any work."""
+    from .output import check_fit, check_image_options, movie_timing
 
     options = check_image_options(out, width=width, height=height, scale=scale, dpi=dpi,
                                   background=background, movie=movie)
     timing = movie_timing(frames, fps, seconds)
+    check_fit(fit, root_ids)
     dataset, tables = open_processed(datadir, version)
     return _show(dataset, list(root_ids), color_by, mesh=mesh, synapses=synapses, out=out, camera=camera,
-                 movie=movie, strict=True, tables=tables, options=options, title=title, timing=timing)
+                 movie=movie, strict=True, tables=tables, options=options, title=title, timing=timing, fit=fit)
 
 
 def _show(dataset, root_ids, color_by, mesh, synapses, out, camera="pia_up", movie=None, strict=False,
-          tables=None, options=None, title=None, timing=(None, None)):
+          tables=None, options=None, title=None, timing=(None, None), fit="all"):
     """``strict``: a piece that could not be shown fails the whole figure (nothing written)."""
     from .display import display_available
     from .figure import figure_title, screenshot_figure, turntable
@@ -154,7 +159,7 @@ def _show(dataset, root_ids, color_by, mesh, synapses, out, camera="pia_up", mov
         viewer = _viewer(show=True)
         try:
             scene, errors = build_scene(viewer, dataset, root_ids, color_by, mesh=mesh, synapses=synapses,
-                                        camera=camera, tables=tables)
+                                        camera=camera, tables=tables, fit=fit)
             if strict:
                 _refuse_incomplete(errors, out if out is not None else movie)
             _report(errors)

@@ -34,24 +34,45 @@ def scale_bar_of(viewer):
     return viewer.scale_bar
 
 
+def axes_of(viewer):
+    """The orientation axes in a canvas corner (``viewer.canvas.overlays.axes`` from napari
+    0.9 on; before, ``viewer.axes``)."""
+    overlays = getattr(getattr(viewer, "canvas", None), "overlays", None)
+    if overlays is not None and hasattr(overlays, "axes"):
+        return overlays.axes
+    return viewer.axes
+
+
 def legend_items_from_scene(scene) -> list[tuple[str, tuple]]:
     """The colours a figure shows: units categories, then neuron layers."""
     legend = scene.legend()  # categories, or a numeric column's colour bar (drawn by _paint_colour_bar)
     if isinstance(legend, ColourBar):
         items: list = [("", legend)] + ([("no data", legend.no_data)] if legend.missing else [])
     else:
-        items = [(label, color) for label, color, _ in legend]
+        items = [(f"{label} ({count:,})", color) for label, color, count in legend if count]
     shown = [lyr for lyr in scene.viewer.layers if lyr.visible]
-    if any(ld.layer_kind(lyr) == ld.KIND_SKELETON for lyr in shown):
-        items += [(palettes.COMPARTMENT_NAMES[c], palettes.COMPARTMENT[c]) for c in (2, 3, 4)]
+    drawn = _present(shown, ld.KIND_SKELETON, "compartment")  # only the compartments the skeletons have
+    items += [(palettes.COMPARTMENT_NAMES[c], palettes.COMPARTMENT[c]) for c in (2, 3, 4)
+              if palettes.COMPARTMENT_NAMES[c] in drawn]
     for lyr in shown:
         if ld.layer_kind(lyr) == ld.KIND_MESH and lyr.metadata.get("root_id") is not None:
             root = int(lyr.metadata["root_id"])
             items.append((f"neuron {root}", tuple(float(c) for c in lyr.vertex_colors[0])))
     syn = [lyr for lyr in shown if ld.layer_kind(lyr) == ld.KIND_SYNAPSES]
     if syn and syn[0].metadata.get("color_by") == "direction":
-        items += [(f"{k} synapse", v) for k, v in palettes.SYNAPSE_DIRECTION.items()]
+        directions = _present(syn, ld.KIND_SYNAPSES, "direction")
+        items += [(f"{k} synapse", v) for k, v in palettes.SYNAPSE_DIRECTION.items() if k in directions]
     return items
+
+
+def _present(layers, kind: str, column: str) -> set[str]:
+    """The values of a features column over the (non-empty) layers of one kind."""
+    values: set[str] = set()
+    for lyr in layers:
+        features = getattr(lyr, "features", None)
+        if ld.layer_kind(lyr) == kind and features is not None and column in features and len(lyr.data):
+            values.update(features[column].astype(str).unique())
+    return values
 
 
 def add_legend(image: np.ndarray, items: Sequence[tuple[str, tuple]], title: str = "",
@@ -147,7 +168,7 @@ def _ink(background: str) -> tuple[int, int, int]:
 
 
 @contextlib.contextmanager
-def figure_look(scene, options: ImageOptions, scale_bar: bool = True) -> Iterator[float]:
+def figure_look(scene, options: ImageOptions, scale_bar: bool = True, axes: bool = False) -> Iterator[float]:
     """The canvas dressed for a figure for the block: background, scale bar in the
     legend's ink, sized for the output; yields the factor text grows by (output/canvas)."""
     viewer = scene.viewer
@@ -169,6 +190,11 @@ def figure_look(scene, options: ImageOptions, scale_bar: bool = True) -> Iterato
     if canvas is not None:
         canvas.background_color_override = BACKGROUND_RGBA[options.background]
     restore = _ink_cortical_layers(viewer, _ink(options.background)) if options.dark_text else []
+    if axes:
+        overlay = axes_of(viewer)
+        shown_before = overlay.visible
+        overlay.visible = True
+        restore.append(lambda: setattr(overlay, "visible", shown_before))
     try:
         yield grow
     finally:
@@ -201,9 +227,10 @@ def _ink_cortical_layers(viewer, ink: tuple[int, int, int]) -> list:
 def screenshot_figure(scene, out: str | Path, title: str = "", size: tuple[int, int] | None = None,
                       legend: bool = True, scale_bar: bool = True, *, width: int | None = None,
                       height: int | None = None, scale: float | None = None, dpi: float | None = None,
-                      background: str = "black") -> Path:
+                      background: str = "black", axes: bool = False) -> Path:
     """Screenshot the scene's canvas with a scale bar and a legend of its colours, written as
-    ``out``'s extension (.png, .jpg/.jpeg, .tif/.tiff) with ``dpi`` in its metadata.
+    ``out``'s extension (.png, .jpg/.jpeg, .tif/.tiff) with ``dpi`` in its metadata;
+    ``axes``: orientation axes (z, y = depth, x) in a corner.
 
     The canvas is ``width`` x ``height`` pixels (or ``size``, (height, width)), or the
     screen's times ``scale``; ``background`` is black, white or transparent (PNG/TIFF)."""
@@ -211,7 +238,7 @@ def screenshot_figure(scene, out: str | Path, title: str = "", size: tuple[int, 
         height, width = size
     options = check_image_options(out, width=width, height=height, scale=scale, dpi=dpi, background=background)
     viewer = scene.viewer
-    with figure_look(scene, options, scale_bar) as grow:
+    with figure_look(scene, options, scale_bar, axes=axes) as grow:
         image = viewer.screenshot(canvas_only=True, size=options.size, scale=options.scale, flash=False)
     if legend:
         image = add_legend(image, legend_items_from_scene(scene), title=title or scene.color_by,

@@ -233,14 +233,17 @@ def cortical_layer_labels_data(cortical_layers: pd.DataFrame, extent: tuple[np.n
     lo, hi = (np.asarray(a, dtype=float) for a in extent)
     mids = (cortical_layers["y_start"].to_numpy(dtype=float) + cortical_layers["y_end"].to_numpy(dtype=float)) / 2.0
     n = len(mids)
-    # beside the front right edge of the planes (napari's default view looks along -z)
-    xyz = np.column_stack([np.full(n, hi[0]), mids, np.full(n, hi[2])])
+    # beside the front right edge of the planes (napari's default view looks along -z), set
+    # off from the corner so no boundary line runs through a label's text
+    pad = 0.04 * float(max(hi[0] - lo[0], hi[2] - lo[2], 250.0))
+    xyz = np.column_stack([np.full(n, hi[0] + pad), mids, np.full(n, hi[2] + pad)])
     kwargs = {
         "name": name,
         "features": pd.DataFrame({"layer": cortical_layers["layer"].astype(str).to_numpy()}),
         "text": {"string": "{layer}", "color": "white", "size": 14, "anchor": "upper_left",
                  "translation": [0, 0, 10]},
         "size": 0.01,
+        "blending": "translucent_no_depth",  # with depth, a glyph's clear quad cuts the next (L2/3's "2")
         "face_color": [0, 0, 0, 0],
         "border_color": [0, 0, 0, 0],
         "border_width": 0.0,
@@ -343,8 +346,13 @@ def synapse_direction(synapses: pd.DataFrame, root_ids: Iterable[int]) -> pd.Ser
     return pd.Series(np.where(is_out, "output", "input"), index=synapses.index)
 
 
-def synapse_sizes(size: np.ndarray, smallest: float = 1.0, largest: float = 4.0) -> np.ndarray:
-    """Point diameters (µm) growing with the cube root of synapse size (a volume)."""
+#: Synapse markers' opacity: below 1 so the skeleton under thousands of them stays readable.
+SYNAPSE_OPACITY = 0.6
+
+
+def synapse_sizes(size: np.ndarray, smallest: float = 0.5, largest: float = 2.0) -> np.ndarray:
+    """Point diameters (µm) growing with the cube root of synapse size (a volume); at most
+    about twice a skeleton line, so thousands of synapses do not hide the neurites."""
     size = np.asarray(size, dtype=float)
     if len(size) == 0:
         return size
@@ -399,6 +407,7 @@ def synapse_layer_data(
         "face_color": colors,
         "border_width": 0.0,
         "size": synapse_sizes(feats["size"].to_numpy()),
+        "opacity": SYNAPSE_OPACITY,  # the skeleton shows through dense synapses
         "shading": "spherical",
         "antialiasing": 0.0,  # as the units: shaded spheres, half the pixels
         "units": "um",

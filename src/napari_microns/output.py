@@ -26,6 +26,8 @@ BACKGROUNDS = ("black", "white", "transparent")
 #: canvas colour of each background (RGBA, 0-1)
 BACKGROUND_RGBA = {"black": (0.0, 0.0, 0.0, 1.0), "white": (1.0, 1.0, 1.0, 1.0), "transparent": (0.0, 0.0, 0.0, 0.0)}
 DEFAULT_FRAMES, DEFAULT_FPS = 72, 24
+#: what a figure's camera fits into the canvas: everything (units, planes), or the neurons shown
+FITS = ("all", "neurons")
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,15 @@ def check_image_options(out=None, width: int | None = None, height: int | None =
     return ImageOptions(size=size, scale=scale, dpi=dpi, background=background)
 
 
+def check_fit(fit: str, root_ids=()) -> str:
+    """``fit`` (one of :data:`FITS`) checked: framing the neurons needs neurons."""
+    if fit not in FITS:
+        raise DataError(f"--fit {fit!r} is not known; choose one of: {', '.join(FITS)}")
+    if fit == "neurons" and not list(root_ids or ()):
+        raise DataError("--fit neurons frames the neurons shown: give them with --root-ids")
+    return fit
+
+
 def check_movie_path(path) -> Path:
     path = Path(path).expanduser()
     if path.suffix.lower() not in MOVIE_SUFFIXES:
@@ -153,6 +164,9 @@ def add_output_arguments(p) -> None:
     g.add_argument("--background", choices=BACKGROUNDS, default="black",
                    help="canvas and legend background (transparent: .png/.tif only); white gives dark text")
     g.add_argument("--title", help="legend title (default: the colour-by column)")
+    g.add_argument("--fit", choices=FITS, default="all",
+                   help="what the camera fits into the canvas: all (units and layer planes, the default) "
+                        "or the neurons shown (centred and zoomed, same view direction)")
     g.add_argument("--frames", type=int, help=f"movie frames (default {DEFAULT_FRAMES})")
     g.add_argument("--fps", type=float, help=f"movie frames per second (default {DEFAULT_FPS})")
     g.add_argument("--seconds", type=float, help="movie length (with --fps or --frames)")
@@ -160,9 +174,9 @@ def add_output_arguments(p) -> None:
 
 def output_kwargs(args) -> dict:
     """The print options of parsed ``figure`` arguments, as ``app.figure`` keywords."""
-    names = ("width", "height", "scale", "dpi", "background", "title", "frames", "fps", "seconds")
+    names = ("width", "height", "scale", "dpi", "background", "title", "fit", "frames", "fps", "seconds")
     return {name: getattr(args, name) for name in names}
 
 
-__all__ = ["add_output_arguments", "output_kwargs", "BACKGROUNDS", "IMAGE_FORMATS", "ImageOptions", "MOVIE_SUFFIXES", "check_image_options",
-           "check_movie_path", "image_format", "movie_timing", "save_image"]
+__all__ = ["add_output_arguments", "output_kwargs", "BACKGROUNDS", "FITS", "IMAGE_FORMATS", "ImageOptions", "MOVIE_SUFFIXES",
+           "check_fit", "check_image_options", "check_movie_path", "image_format", "movie_timing", "save_image"]

@@ -29,6 +29,7 @@ from .core.errors import DataError
 from .core.ids import parse_ids
 from .core.units import ProcessedTables, load_processed
 from .fetching import FETCH_KINDS, Fetched, fetch_layers, fetch_neurons, somata_layers
+from .units_style import CONTEXT_STYLE, UnitsLook, UnitsStyle
 
 
 class SceneEvents(SignalGroup):
@@ -39,8 +40,9 @@ class SceneEvents(SignalGroup):
 
     #: the dataset neurons are fetched from (a ``Dataset``, or None)
     dataset_changed = Signal(object)
-    #: new units are shown (loaded or adopted): units, cortical layers, colour-by and
-    #: filters all start afresh (every unit shown); emitted once, after the layers are in
+    #: new units are shown (loaded or adopted): units, cortical layers, colour-by, filters
+    #: and the units' style all start afresh (every unit shown, as loaded); emitted once,
+    #: after the layers are in
     units_changed = Signal()
     #: the units are coloured by another column (the column)
     color_by_changed = Signal(str)
@@ -50,6 +52,9 @@ class SceneEvents(SignalGroup):
     neurons_changed = Signal(list)
     #: a fetched piece's layers are in the viewer (the :class:`~.fetching.Fetched` piece)
     piece_added = Signal(object)
+    #: the units are drawn another way (the new :class:`UnitsStyle`), e.g. faded as the
+    #: context of the neurons shown
+    units_style_changed = Signal(object)
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,37 @@ def _update_somata(viewer, prebuilt=None) -> None:
             layer.features = kwargs["features"]
 
 
+def _insert_piece(viewer, piece: Fetched) -> None:
+    """Add (or replace) the layers of one fetched piece, and the soma markers of a skeleton."""
+    from napari.layers import Layer
+
+    somata = None
+    if piece.built is not None:
+        for layer in piece.built:
+            if ld.layer_kind(layer) == ld.KIND_SOMATA:
+                somata = layer
+            else:
+                _replace_layer(viewer, layer)
+    else:
+        for data, kwargs, kind in piece.layers:
+            _replace_layer(viewer, Layer.create(data, kwargs, kind))
+    if piece.kind == ld.KIND_SKELETON:
+        _update_somata(viewer, somata)
+
+
+def _selected_root_ids(layer, features: pd.DataFrame | None) -> list[int]:
+    if layer is None or not layer.selected_data or features is None:
+        return []
+    return [int(r) for r in features["pt_root_id"].to_numpy()[sorted(layer.selected_data)]]
+
+
+def _root_id_at(layer, features: pd.DataFrame | None, position, **ray) -> int | None:
+    if layer is None or features is None or not layer.visible:
+        return None
+    index = layer.get_value(position, world=True, **ray)
+    return None if index is None else int(features["pt_root_id"].iat[int(index)])
+
+
 def _recolour(layer, colors: np.ndarray, column: str, limits) -> None:
     # napari re-uploads every point twice for one colour change: on the colour
     # manager's event and again on the layer's face_color event. The first is
@@ -152,6 +188,7 @@ class Scene:
         self._shown: np.ndarray | None = None
         self._chosen: list[int] = []
         self._neuron_colors: dict[int, tuple] = {}
+        self._look = UnitsLook()  # the units' style
 
     # -- state (read-only: change it through the methods below) ------------------------
     @property
@@ -224,7 +261,7 @@ class Scene:
         color_by = color_by or self._color_by
         if built is None:
             built = build_units_layers(units, cortical_layers, color_by)
-        self._reset_units(built[0].features, cortical_layers, color_by)
+        self._reset_units(built[0], cortical_layers, color_by)
         for layer in built:
             _replace_layer(self.viewer, layer)
         self.viewer.dims.ndisplay = 3
@@ -244,12 +281,13 @@ class Scene:
             return False
         if "datadir" in meta:
             self.set_dataset(Dataset(meta["datadir"], version=meta["version"]))
-        self._reset_units(layer.features, None, meta.get("color_by", self._color_by))
+        self._reset_units(layer, None, meta.get("color_by", self._color_by))
         self.events.units_changed.emit()
         return True
 
-    def _reset_units(self, features: pd.DataFrame, cortical_layers: pd.DataFrame | None, color_by: str) -> None:
-        self._features = features
+    def _reset_units(self, layer, cortical_layers: pd.DataFrame | None, color_by: str) -> None:
+        features = self._features = layer.features
+        self._look.reset(layer)
         self._cortical_layers = cortical_layers
         self._color_by = color_by
         self._filters = UnitFilters()
@@ -303,21 +341,12 @@ class Scene:
     # -- picking units ----------------------------------------------------------------------
     def selected_root_ids(self) -> list[int]:
         """Root ids of the units selected in the viewer (click or drag in select mode)."""
-        layer = self.units_layer
-        if layer is None or not layer.selected_data or self._features is None:
-            return []
-        idx = sorted(layer.selected_data)
-        return [int(r) for r in self._features["pt_root_id"].to_numpy()[idx]]
+        return _selected_root_ids(self.units_layer, self._features)
 
     def root_id_at(self, position, view_direction=None, dims_displayed=None) -> int | None:
         """The root id of the shown unit under a world position (and view ray in 3D), or None."""
-        layer = self.units_layer
-        if layer is None or self._features is None or not layer.visible:
-            return None
-        index = layer.get_value(position, view_direction=view_direction, dims_displayed=dims_displayed, world=True)
-        if index is None:
-            return None
-        return int(self._features["pt_root_id"].iat[int(index)])
+        return _root_id_at(self.units_layer, self._features, position, view_direction=view_direction,
+                           dims_displayed=dims_displayed)
 
     # -- chosen neurons -------------------------------------------------------------------
     def choose(self, root_ids: Iterable[int]) -> list[int]:
@@ -356,30 +385,32 @@ class Scene:
         return errors
 
     def add_fetched(self, piece: Fetched) -> None:
-        """Add (or replace) the layers of one fetched piece."""
-        from napari.layers import Layer
-
-        somata = None
-        if piece.built is not None:
-            for layer in piece.built:
-                if ld.layer_kind(layer) == ld.KIND_SOMATA:
-                    somata = layer
-                else:
-                    _replace_layer(self.viewer, layer)
-        else:
-            for data, kwargs, kind in piece.layers:
-                _replace_layer(self.viewer, Layer.create(data, kwargs, kind))
-        if piece.kind == ld.KIND_SKELETON:
-            _update_somata(self.viewer, somata)
+        """Add (or replace) the layers of one fetched piece. The first neuron shown fades the
+        units into context (:data:`CONTEXT_STYLE`), unless a style was chosen for them."""
+        _insert_piece(self.viewer, piece)
+        if self._look.fades_for(piece.kind) and self.units_layer is not None:
+            self.set_context(CONTEXT_STYLE.opacity, CONTEXT_STYLE.size)
         self.events.piece_added.emit(piece)
 
-    def dim_units(self, opacity: float = 0.35, size: float = 6.0) -> None:
-        """Push the units into the background so chosen neurons stand out."""
-        layer = self.units_layer
-        if layer is not None:
-            layer.opacity = opacity
-            layer.size = size
-            layer.blending = "translucent_no_depth"  # context must not hide the neurons
+    # -- the units' style -----------------------------------------------------------------
+    @property
+    def units_style(self) -> UnitsStyle:
+        """How the units are drawn (opacity, point size): faded as context once neurons are shown."""
+        return self._look.style
+
+    def set_context(self, opacity: float | None = None, size: float | None = None) -> UnitsStyle:
+        """Draw the units with this opacity (0-1) and point size in µm (None: as now), e.g.
+        faded behind the neurons; announced once per change. Once chosen, the scene no longer
+        fades the units itself when neurons arrive (new units start afresh)."""
+        style = self._look.choose(self._units_or_fail(), opacity, size)
+        if style is not None:
+            self.events.units_style_changed.emit(style)
+        return self._look.style
+
+    def dim_units(self, opacity: float = CONTEXT_STYLE.opacity, size: float = CONTEXT_STYLE.size) -> None:
+        """Push the units into the background so chosen neurons stand out (:meth:`set_context`)."""
+        if self.units_layer is not None:
+            self.set_context(opacity, size)
 
     def neuron_layers(self) -> list:
         return [lyr for lyr in self.viewer.layers

@@ -106,6 +106,45 @@ def test_fetched_pieces_are_announced_as_they_are_added(scene, info):
     assert {f"skeleton {root}", f"mesh {root}", "somata"} <= {lyr.name for lyr in scene.viewer.layers}
 
 
+def test_the_first_neuron_fades_the_units_and_each_style_change_is_announced_once(scene, info):
+    from napari_microns.core.errors import DataError
+    from napari_microns.scene import CONTEXT_STYLE, UnitsStyle
+
+    with pytest.raises(DataError, match="load units first"):
+        scene.set_context(opacity=0.5)
+    ds = Dataset(info.datadir, version=info.version)
+    scene.load(ds)
+    loaded = scene.units_style
+    assert loaded == UnitsStyle(1.0, scene.units_layer.size[0]) and not loaded.faded
+    heard = Heard(scene)
+    roots = [int(r) for r in info.root_ids[:2]]
+    assert scene.fetch_now(roots[:1], kinds=["skeleton", "mesh"]) == []
+    styles = [args[0] for name, args in heard.calls if name == "units_style_changed"]
+    assert styles == [CONTEXT_STYLE] and scene.units_style == CONTEXT_STYLE  # once, for the first piece
+    assert heard.names().index("units_style_changed") < heard.names().index("piece_added")
+    layer = scene.units_layer
+    assert layer.opacity == pytest.approx(CONTEXT_STYLE.opacity) and layer.blending == "translucent_no_depth"
+    heard.clear()
+    assert scene.set_context(opacity=0.6) == UnitsStyle(0.6, CONTEXT_STYLE.size)
+    scene.set_context(opacity=0.6)  # no change, no event
+    scene.set_context(size=3.0)
+    assert heard.calls == [("units_style_changed", (UnitsStyle(0.6, CONTEXT_STYLE.size),)),
+                           ("units_style_changed", (UnitsStyle(0.6, 3.0),))]
+    np.testing.assert_allclose(layer.size, 3.0)
+    with pytest.raises(DataError, match="between 0 and 1"):
+        scene.set_context(opacity=1.5)
+    heard.clear()
+    assert scene.fetch_now(roots[1:], kinds=["skeleton"]) == []  # a chosen style is kept
+    assert "units_style_changed" not in heard.names() and layer.opacity == pytest.approx(0.6)
+    scene.set_context(opacity=1.0)
+    assert layer.blending == "translucent"  # not faded: drawn as loaded
+    heard.clear()
+    scene.load(ds)  # new units: as loaded, one units_changed
+    assert heard.names() == ["units_changed"] and scene.units_style == loaded
+    assert scene.fetch_now(roots[:1], kinds=["skeleton"]) == []  # and they fade again
+    assert scene.units_style == CONTEXT_STYLE
+
+
 def test_adopting_a_reader_layer_announces_its_units(make_napari_viewer, info):
     viewer = make_napari_viewer()
     viewer.open(str(info.layout.root), plugin="napari-microns")

@@ -195,6 +195,36 @@ def test_fetch_adds_skeletons_meshes_and_synapses(widget, qtbot, info, notificat
     assert notifications == [] and neurons.fetch_button.isEnabled()
 
 
+def test_fetched_neurons_fade_the_units_and_the_opacity_slider_follows(widget, qtbot, info):
+    """With ~91k real units a fetched neuron is lost in the cloud: the scene fades the units
+    when the first neuron arrives; the Units panel's slider shows and changes it, a style
+    chosen there is kept for later neurons, and new units are drawn as loaded again."""
+    layer = load(widget, qtbot, info)
+    loaded, slider = layer.opacity, widget.units_panel.opacity_slider
+    assert loaded == 1.0 and slider.isEnabled() and slider.value() == 100
+    neurons = widget.neurons_panel
+    neurons.start_fetch([info.root_ids[0]], kinds=["skeleton"])
+    qtbot.waitUntil(lambda: neurons.worker is None, timeout=60_000)
+    assert layer.opacity < loaded and layer.blending == "translucent_no_depth"
+    assert np.all(layer.size < ld.DEFAULT_UNIT_SIZE)
+    assert slider.value() == round(100 * layer.opacity) < 100
+    slider.setValue(80)  # the user's choice
+    assert layer.opacity == pytest.approx(0.8) and widget.scene.units_style.opacity == pytest.approx(0.8)
+    assert widget.units_panel.opacity_label.text() == "80%"
+    neurons.start_fetch([info.root_ids[1]], kinds=["skeleton"])
+    qtbot.waitUntil(lambda: neurons.worker is None, timeout=60_000)
+    assert layer.opacity == pytest.approx(0.8)  # kept: the scene fades only until a style is chosen
+    widget.scene.set_context(opacity=0.2)  # a script: the slider follows
+    assert slider.value() == 20 and widget.units_panel.opacity_label.text() == "20%"
+    shown = []
+    widget.scene.events.units_changed.connect(lambda: shown.append(1))
+    widget.data_panel.load(info.datadir, info.version)  # new units start afresh
+    qtbot.waitUntil(lambda: bool(shown) and widget.data_panel.load_worker is None, timeout=30_000)
+    fresh = widget.viewer.layers["units"]
+    assert fresh.opacity == loaded and fresh.blending == "translucent" and slider.value() == 100
+    assert widget.scene.units_style.opacity == loaded
+
+
 def test_a_long_progress_line_keeps_the_dock_narrow(widget, qtbot, info):
     """The progress line names the ids being fetched; it wraps instead of widening the panel
     (and the dock with it) past the window: docs/widget.png once showed every panel cut off."""

@@ -100,6 +100,7 @@ def test_bad_output_is_one_line_and_writes_nothing(scene, tmp_path):
     ("fig.bmp", (), "cannot write a figure as 'fig.bmp'"),
     ("missing/fig.png", (), "does not exist"),
     ("fig.jpg", ("--background", "transparent"), "transparent background needs"),
+    ("fig.png", ("--fit", "neurons"), "--fit neurons frames the neurons shown: give them with --root-ids"),
 ])
 def test_cli_bad_output_is_one_error_line_before_any_work(info, tmp_path, name, extra, says):
     result = cli("figure", "--datadir", str(info.datadir), "--version", str(info.version),

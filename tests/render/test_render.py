@@ -192,6 +192,63 @@ def test_cli_figure_writes_a_png_and_fails_in_one_line(info, tmp_path, qapp):
     assert bad_view.returncode == 1 and bad_view.stderr.strip().startswith("error:")
 
 
+def _skeleton_box(viewer) -> tuple[np.ndarray, np.ndarray]:
+    """The pixel bounding box of what the skeletons draw (the other layers hidden): its
+    (height, width) and its centre as a fraction of the canvas."""
+    from napari_microns import layer_data as ld
+
+    for lyr in viewer.layers:
+        lyr.visible = ld.layer_kind(lyr) == ld.KIND_SKELETON
+    image = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(float)
+    rows, cols = np.nonzero(np.abs(image - image[0, 0]).max(axis=-1) > 40)
+    assert rows.size > 50, "no skeleton drawn"
+    size = np.array([np.ptp(rows), np.ptp(cols)]) + 1
+    centre = np.array([rows.min() + rows.max(), cols.min() + cols.max()]) / 2 / image.shape[:2]
+    return size, centre
+
+
+def test_figure_fit_neurons_frames_the_neurons_in_the_same_view(make_napari_viewer, info):
+    """``figure --fit neurons``: the camera keeps the preset's view direction but centres and
+    zooms on the neurons, so the neuron is drawn far larger than in the view of everything."""
+    from napari_microns import Dataset
+    from napari_microns.app import build_scene
+    from napari_microns.camera import CAMERA_PRESETS, camera_of
+
+    boxes, root = {}, int(info.root_ids[-1])  # the sample's smallest neuron (~200 µm across)
+    for fit in ("all", "neurons"):
+        viewer = make_napari_viewer(show=True)
+        viewer.window.resize(1000, 800)
+        _scene, errors = build_scene(viewer, Dataset(info.datadir, version=info.version), [root], fit=fit)
+        assert errors == []
+        np.testing.assert_allclose(camera_of(viewer).view_direction, CAMERA_PRESETS["pia_up"][0], atol=1e-6)
+        boxes[fit] = _skeleton_box(viewer)
+    (framed, centre), (whole, _) = boxes["neurons"], boxes["all"]
+    assert framed.max() >= 2 * whole.max(), boxes
+    np.testing.assert_allclose(centre, 0.5, atol=0.1)  # in the middle of the canvas
+
+
+def test_widget_frame_neurons_button(dock, qtbot, info):
+    from napari.utils.notifications import notification_manager
+
+    from napari_microns.camera import camera_of
+
+    seen = []
+    notification_manager.notification_ready.connect(seen.append)
+    try:
+        dock.frame_button.click()  # nothing to frame yet: one line, the camera unchanged
+    finally:
+        notification_manager.notification_ready.disconnect(seen.append)
+    assert len(seen) == 1 and "fetch a neuron" in str(seen[0].message)
+    camera = camera_of(dock.viewer)
+    zoom, view, root = camera.zoom, camera.view_direction, int(info.root_ids[-1])
+    assert dock.scene.fetch_now([root], kinds=["skeleton"]) == []
+    dock.frame_button.click()
+    assert camera.zoom > 1.5 * zoom  # the whole sample was fitted; now the neuron (~200 µm)
+    np.testing.assert_allclose(camera.view_direction, view, atol=1e-6)
+    lo, hi = dock.viewer.layers[f"skeleton {root}"].extent.world
+    assert np.all(lo <= camera.center) and np.all(camera.center <= hi)  # looking at the neuron
+
+
 VIEW_SCRIPT = """
 import json, sys
 import napari

@@ -9,7 +9,7 @@ from typing import Iterator
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QSpinBox
 
-from ..camera import CAMERA_PRESETS, set_camera
+from ..camera import CAMERA_PRESETS, frame_layers, set_camera
 from ..core.errors import MicronsError
 from ..fetching import one_line
 from ..figure import figure_frames, figure_title, movie_writer, screenshot_figure
@@ -46,7 +46,9 @@ class FigurePanel(QGroupBox):
             self.camera_combo.addItem(preset.replace("_", " "), preset)
         self.camera_combo.setToolTip("Point the 3D camera (pia up: oblique, the pia at the top)")
         self.camera_combo.activated.connect(lambda _index: self.apply_camera(self.camera_combo.currentData()))
-        form.addRow("camera", self.camera_combo)
+        self.frame_button = button("Frame neurons", self.frame_neurons,
+                                   "Centre and zoom on the neurons shown, keeping the view direction")
+        form.addRow("camera", row(self.camera_combo, self.frame_button))
         self.save_figure_button = button("Save figure…", self.save_figure_clicked,
                                          "PNG of the canvas with a scale bar and a legend of the colours shown")
         self.movie_button = button("Turntable movie…", self.movie_clicked,
@@ -71,6 +73,12 @@ class FigurePanel(QGroupBox):
     def apply_camera(self, preset: str):
         try:
             set_camera(self.viewer, preset)
+        except MicronsError as exc:
+            notify_error(one_line(exc))
+
+    def frame_neurons(self):
+        try:
+            frame_layers(self.viewer, self.scene.neuron_layers())
         except MicronsError as exc:
             notify_error(one_line(exc))
 

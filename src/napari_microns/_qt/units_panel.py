@@ -1,10 +1,11 @@
-"""The Units panel: colour-by, filters (tick boxes with counts) and the legend."""
+"""The Units panel: colour-by, filters (tick boxes with counts), the units' opacity and the legend."""
 
 from __future__ import annotations
 
 from qtpy.QtCore import QSize, Qt
 from qtpy.QtGui import QColor, QIcon, QImage, QPixmap
-from qtpy.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QListWidget, QListWidgetItem
+from qtpy.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QListWidget, QListWidgetItem,
+                            QSlider)
 
 from .. import colour_data as cd
 from .. import layer_data as ld
@@ -12,6 +13,7 @@ from ..core.errors import MicronsError
 from ..fetching import one_line
 from ..scene import Scene
 from .notify import notify_error
+from .widgets import note, row
 
 #: filter list label -> (units column, Scene.set_filters keyword / UnitFilters field)
 FILTERS = {
@@ -58,6 +60,15 @@ class UnitsPanel(QGroupBox):
         self.proofread_check = QCheckBox("proofread only")
         self.proofread_check.toggled.connect(self.choose_filters)
         form.addRow(self.proofread_check)
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setValue(100)
+        self.opacity_slider.setEnabled(False)
+        self.opacity_slider.setToolTip("How strongly the units are drawn: they fade by themselves when "
+                                       "neurons are shown, so the neurons stand out")
+        self.opacity_slider.valueChanged.connect(self.choose_opacity)
+        self.opacity_label = note("100%")
+        form.addRow("units opacity", row(self.opacity_slider, self.opacity_label))
         self.legend_list = QListWidget()
         self.legend_list.setMaximumHeight(150)
         form.addRow("legend", self.legend_list)
@@ -65,11 +76,18 @@ class UnitsPanel(QGroupBox):
         scene.events.units_changed.connect(self._units_changed)
         scene.events.color_by_changed.connect(self._color_by_changed)
         scene.events.filters_changed.connect(self._filters_changed)
+        scene.events.units_style_changed.connect(self._style_changed)
 
     # -- user actions -> scene ------------------------------------------------------------
     def choose_color_by(self, column: str):
         try:
             self.scene.set_color_by(column)
+        except MicronsError as exc:
+            notify_error(one_line(exc))
+
+    def choose_opacity(self, percent: int):
+        try:
+            self.scene.set_context(opacity=percent / 100)
         except MicronsError as exc:
             notify_error(one_line(exc))
 
@@ -107,6 +125,15 @@ class UnitsPanel(QGroupBox):
             lst.blockSignals(False)
         self._show_filters()
         self._color_by_changed(self.scene.color_by)
+        self.opacity_slider.setEnabled(True)
+        self._style_changed(self.scene.units_style)
+
+    def _style_changed(self, style):
+        percent = int(round(100 * style.opacity))
+        self.opacity_slider.blockSignals(True)
+        self.opacity_slider.setValue(percent)
+        self.opacity_slider.blockSignals(False)
+        self.opacity_label.setText(f"{percent}%")
 
     def _color_by_changed(self, column: str):
         self.color_combo.blockSignals(True)

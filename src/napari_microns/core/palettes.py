@@ -36,7 +36,7 @@ EXCITATORY = {
     "5P-ET": _hex("#b8860b"),
     "5P-NP": _hex("#f4a6c0"),
     "6P-IT": _hex("#a0522d"),
-    "6P-CT": _hex("#800000"),
+    "6P-CT": _hex("#b0305a"),  # bright enough on black to stand apart from the greys
 }
 #: Cool family.
 INHIBITORY = {
@@ -104,15 +104,16 @@ PALETTES: dict[str, dict[str, tuple]] = {
 #: SWC compartment codes of the skeleton service -> colour.
 COMPARTMENT = {
     1: _hex("#ffffff"),  # soma
-    2: _hex("#00e5ff"),  # axon
-    3: _hex("#ff4f4f"),  # basal dendrite
-    4: _hex("#ff9f1c"),  # apical dendrite
+    2: _hex("#80ffff"),  # axon: pale cyan, brighter than the teal units (L4/L5, MC)
+    3: _hex("#ff7070"),  # basal dendrite: lighter than the 23P/V1 reds
+    4: _hex("#ffb366"),  # apical dendrite: light orange, not the 4P/"axon only" oranges
 }
 COMPARTMENT_NAMES = {1: "soma", 2: "axon", 3: "basal dendrite", 4: "apical dendrite"}
 
-#: Synapses of the chosen neurons.
+#: Synapses of the chosen neurons. Compartment and synapse colours stay apart from every unit
+#: palette (CIELAB distance, tests/unit/test_palettes.py).
 SYNAPSE_DIRECTION = {
-    "input": _hex("#00ff7f"),
+    "input": _hex("#fff0a0"),  # pale yellow: no green (L2/3, BPC, AL are green)
     "output": _hex("#ff00ff"),
 }
 
