@@ -2,7 +2,7 @@
 
 A pure function of core data (matplotlib only, no napari or Qt): the neurons' skeletons
 (``Dataset.skeleton``) drawn as one ``LineCollection`` per neuron, coloured by compartment
-with the 3D scene's colours (:data:`~.core.palettes.COMPARTMENT`) and the vertex radius as
+with the 3D scene's colours made for a white page (:data:`~.core.palettes.COMPARTMENT_ON_WHITE`) and the vertex radius as
 line width; their synapses (``Dataset.synapses``) as small dots coloured by direction;
 the cortical layer boundaries (``Dataset.layers``) as horizontal lines named at the side;
 a depth axis in µm below the pia (pia at the top), a scale bar and a legend of what is
@@ -194,7 +194,7 @@ def _title(dataset, title: str | None) -> str | None:
 
 def _compartment_style(code: int) -> tuple[str, tuple]:
     if code in palettes.COMPARTMENT_NAMES:
-        return palettes.COMPARTMENT_NAMES[code], palettes.COMPARTMENT[code]
+        return palettes.COMPARTMENT_NAMES[code], palettes.COMPARTMENT_ON_WHITE[code]
     return UNLABELLED, palettes.UNKNOWN
 
 
@@ -238,13 +238,13 @@ def _draw(neurons, layers, view, lineup, title, width_in, height_in, synapse_siz
             name, color = _compartment_style(int(c))
             drawn.setdefault(name, color)
         for direction, xy in n.synapse_points.items():
-            ax.scatter(xy[:, 0], xy[:, 1], s=synapse_size, c=[palettes.SYNAPSE_DIRECTION[direction]],
+            ax.scatter(xy[:, 0], xy[:, 1], s=synapse_size, c=[palettes.SYNAPSE_DIRECTION_ON_WHITE[direction]],
                        linewidths=0, alpha=0.8, zorder=3, gid=f"synapses-{direction}-{n.root_id}")
-            drawn.setdefault(f"{direction} synapse", palettes.SYNAPSE_DIRECTION[direction])
-        n.soma = Circle(tuple(n.points[n.root]), radius=1.0, facecolor=palettes.COMPARTMENT[SWC_SOMA],
+            drawn.setdefault(f"{direction} synapse", palettes.SYNAPSE_DIRECTION_ON_WHITE[direction])
+        n.soma = Circle(tuple(n.points[n.root]), radius=1.0, facecolor=palettes.COMPARTMENT_ON_WHITE[SWC_SOMA],
                         edgecolor=SOMA_EDGE, linewidth=0.6, zorder=4)
         ax.add_patch(n.soma)
-        drawn.setdefault("soma", palettes.COMPARTMENT[SWC_SOMA])
+        drawn.setdefault("soma", palettes.COMPARTMENT_ON_WHITE[SWC_SOMA])
 
     _draw_layers(ax, layers)
     _decorate(ax, view, lineup, title)

@@ -168,3 +168,19 @@ def test_limits_of_many_values_come_from_a_close_sample():
     assert np.percentile(values, 1.8) <= scale.vmin <= np.percentile(values, 2.2)
     assert np.percentile(values, 97.8) <= scale.vmax <= np.percentile(values, 98.2)
     np.testing.assert_allclose([scale.vmin, scale.vmax], exact, rtol=0.03)
+
+
+def test_2d_figure_colours_read_on_a_white_page():
+    """The 2D figure's lines and dots (no units behind them) keep a contrast ratio of at least
+    3:1 against white (WCAG relative luminance); the pale colours made for black would not."""
+    def luminance(rgb):
+        c = np.asarray(rgb[:3], dtype=float)
+        c = np.where(c <= 0.03928, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+        return float(0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2])
+
+    def contrast(rgb):
+        return 1.05 / (luminance(rgb) + 0.05)
+
+    drawn = [*(palettes.COMPARTMENT_ON_WHITE[c] for c in (2, 3, 4)), *palettes.SYNAPSE_DIRECTION_ON_WHITE.values()]
+    assert min(contrast(c) for c in drawn) >= 3.0
+    assert contrast(palettes.SYNAPSE_DIRECTION["input"]) < 3.0  # why a second set is needed

@@ -117,6 +117,10 @@ SYNAPSE_DIRECTION = {
     "output": _hex("#ff00ff"),
 }
 
+#: The same on a white page (2D figures, which draw no units): dark enough to read on white.
+COMPARTMENT_ON_WHITE = {1: _hex("#ffffff"), 2: _hex("#1f78b4"), 3: _hex("#e31a1c"), 4: _hex("#d95f02")}
+SYNAPSE_DIRECTION_ON_WHITE = {"input": _hex("#1a9850"), "output": _hex("#c51b7d")}
+
 #: Cortical layer boundary planes (translucent).
 CORTICAL_LAYER_PLANE = _hex("#b0c4de", 0.15)
 #: Their outlines (boundary lines).
