@@ -27,6 +27,7 @@ from .camera import set_camera
 from .core.dataset import Dataset
 from .core.errors import DataError
 from .core.ids import parse_ids
+from .core.morphology.files import import_file
 from .core.units import ProcessedTables, load_processed
 from .fetching import FETCH_KINDS, Fetched, fetch_layers, fetch_neurons, somata_layers
 from .units_style import CONTEXT_STYLE, UnitsLook, UnitsStyle
@@ -172,6 +173,13 @@ def _recolour(layer, colors: np.ndarray, column: str, limits) -> None:
         layer.face_color = colors
     layer.metadata["color_by"] = column
     layer.metadata["color_limits"] = None if limits is None else tuple(float(x) for x in limits)
+
+
+def fetch_source(dataset):
+    """The dataset neurons come from, or a one-line error when none is loaded."""
+    if dataset is None:
+        raise DataError("no dataset loaded: load units from a data folder or open the sample first")
+    return dataset
 
 
 class Scene:
@@ -357,6 +365,12 @@ class Scene:
             self.events.neurons_changed.emit(list(ids))
         return list(ids)
 
+    def import_morphology(self, path, root_id, units: str = "nm") -> str:
+        """Your own skeleton or mesh file into the cache of ``root_id``, which is then chosen."""
+        kind = import_file(fetch_source(self._dataset).morphology, path, root_id, units=units)
+        self.choose([*self._chosen, root_id])
+        return kind
+
     def color_of(self, root_id: int) -> tuple:
         """The colour of a neuron's mesh: a new one per neuron, kept for the scene's life."""
         if root_id not in self._neuron_colors:
@@ -368,11 +382,10 @@ class Scene:
         """The fetch of ``root_ids`` (not started): iterate it in a worker thread, each piece to
         :meth:`add_fetched` on the UI thread. ``build``: :func:`~.fetching.fetch_layers`, else
         :func:`~.fetching.fetch_neurons` (they take the other keywords)."""
-        if self._dataset is None:
-            raise DataError("no dataset loaded: load units from a data folder or open the sample first")
+        dataset = fetch_source(self._dataset)
         colors = {int(r): self.color_of(int(r)) for r in root_ids}
         fetcher = fetch_layers if build else fetch_neurons
-        return fetcher(self._dataset, list(root_ids), kinds, units=self._features, colors=colors, **kwargs)
+        return fetcher(dataset, list(root_ids), kinds, units=self._features, colors=colors, **kwargs)
 
     def fetch_now(self, root_ids: Sequence[int], kinds: Iterable[str] = FETCH_KINDS, **kwargs) -> list[str]:
         """Fetch in this thread (scripts, figures); returns the error messages."""

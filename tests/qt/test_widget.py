@@ -339,3 +339,22 @@ def test_clicking_a_unit_adds_its_root_id_and_dragging_does_not(widget, qtbot, i
     send("mouse_move", layer.data[j] + 5, dragging=True)
     send("mouse_release", layer.data[j] + 5)
     assert len(widget.neurons_panel.root_ids()) == 1  # a drag turns the camera and picks nothing
+
+
+def test_import_a_skeleton_file_from_the_neurons_panel(widget, qtbot, info, tmp_path, notifications):
+    """An SWC file for a root id goes into the cache and is shown; a bad file is one notification."""
+    load(widget, qtbot, info)
+    swc = tmp_path / "mine.swc"
+    swc.write_text("# id type x y z radius parent\n1 1 300000 400000 800000 5000 -1\n"
+                   "2 3 310000 390000 800000 1000 1\n3 2 290000 420000 800000 800 1\n")
+    neurons = widget.neurons_panel
+    neurons.units_combo.setCurrentText("nm")
+    assert neurons.import_file(str(swc), "864691135000000001") is not None
+    qtbot.waitUntil(lambda: neurons.worker is None, timeout=60_000)
+    layer = widget.viewer.layers["skeleton 864691135000000001"]
+    assert len(layer.data) == 2 and 864691135000000001 in widget.scene.chosen
+    assert notifications == []
+    bad = tmp_path / "bad.swc"
+    bad.write_text("1 1 x y z\n")
+    assert neurons.import_file(str(bad), "864691135000000002") is None
+    assert len(notifications) == 1 and "bad.swc" in str(notifications[0].message)

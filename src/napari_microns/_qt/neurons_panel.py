@@ -6,10 +6,11 @@ from __future__ import annotations
 import threading
 
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QCheckBox, QComboBox, QGroupBox, QLabel, QPlainTextEdit, QVBoxLayout
+from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGroupBox, QInputDialog, QLabel, QPlainTextEdit,
+                            QVBoxLayout)
 
 from ..core.errors import MicronsError
-from ..core.ids import parse_ids
+from ..core.ids import parse_id, parse_ids
 from ..fetching import FETCH_KINDS, fetch_total, ids_text, one_line
 from ..scene import Scene
 from .notify import notify_error
@@ -61,6 +62,12 @@ class NeuronsPanel(QGroupBox):
         self.fetch_button = button("Fetch", self.fetch_clicked)
         self.cancel_button = button("Cancel", self.cancel_fetch, enabled=False)
         box.addLayout(row(self.fetch_button, self.cancel_button))
+        self.import_button = button("Import file…", self.import_clicked,
+                                    "Your own skeleton (.swc, .json) or mesh (.off, .ply, .obj) for a root id")
+        self.units_combo = QComboBox()
+        self.units_combo.addItems(["nm", "um", "voxel"])
+        self.units_combo.setToolTip("Units of the file's positions (um: pia-aligned µm, as napari-microns writes)")
+        box.addLayout(row(self.import_button, self.units_combo))
         # Progress as text: QProgressBar.setValue repaints synchronously, which makes
         # napari redraw the whole 3D canvas once per piece (seconds with software GL).
         self.progress = note(visible=False, wrap=True)  # long id lists wrap instead of widening the dock
@@ -103,6 +110,27 @@ class NeuronsPanel(QGroupBox):
 
     def _neurons_changed(self, root_ids: list):
         self.ids_edit.setPlainText("\n".join(map(str, root_ids)))
+
+    # -- your own files -----------------------------------------------------------------
+    def import_clicked(self):
+        path, _ = QFileDialog.getOpenFileName(self, "Import a skeleton or mesh", "",
+                                              "Morphology (*.swc *.json *.off *.ply *.obj)")
+        if not path:
+            return
+        typed = self.ids_edit.toPlainText().split()
+        root, ok = QInputDialog.getText(self, "Root id", f"root id for {path}:", text=typed[0] if typed else "")
+        if ok:
+            self.import_file(path, root)
+
+    def import_file(self, path, root_id):
+        """Put the file into the cache of ``root_id`` (units from the combo) and show it."""
+        try:
+            rid = parse_id(root_id, where="root id")
+            kind = self.scene.import_morphology(path, rid, units=self.units_combo.currentText())
+        except MicronsError as exc:
+            notify_error(str(exc))
+            return None
+        return self.start_fetch([rid], kinds=(kind,))
 
     # -- fetching ---------------------------------------------------------------------
     def fetch_clicked(self):

@@ -193,3 +193,11 @@ def import_mesh(morphology, path, root_id, units: str = "nm") -> NeuronMesh:
     morphology.cache.drop_meshes(root_id, mesh.source)  # earlier fetches (other budgets) must not answer first
     morphology.cache.save_mesh(mesh, None, None, imported=str(path))
     return mesh
+
+
+def import_file(morphology, path, root_id, units: str = "nm") -> str:
+    """A skeleton (.swc, .json) or mesh (.off, .ply, .obj) file, by its extension, into the cache
+    of ``root_id``; returns the kind."""
+    kind = kind_of(path)
+    (import_skeleton if kind == "skeleton" else import_mesh)(morphology, path, root_id, units=units)
+    return kind
