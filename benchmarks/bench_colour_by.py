@@ -11,7 +11,7 @@ depths, 94,000 nuclei over the real footprint, processed by ``Dataset.process``)
 synthetic ``pref_ori`` column (degrees, a tenth missing). Prints the median time and the
 tracemalloc peak of each, and each ratio to ``cell_type``.
 
-    python benchmarks/bench_colour_by.py [--repeats 7]
+    python benchmarks/bench_colour_by.py [--repeats 21]
 """
 
 from __future__ import annotations
@@ -42,37 +42,44 @@ def synthetic_units(datadir: Path):
     return units.assign(pref_ori=ori)
 
 
-def measure(fn, repeats: int) -> tuple[float, float]:
-    """(median seconds, peak MB) of ``fn()``; the peak from one traced run."""
-    fn()  # warm up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
+def peak_mb(fn) -> float:
+    """Peak traced memory (MB) of one run of ``fn()``."""
     tracemalloc.start()
     fn()
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return statistics.median(times), peak / 1e6
+    return peak / 1e6
+
+
+def interleaved(jobs: dict, repeats: int) -> dict:
+    """Median seconds of each job, the jobs taking turns (one run each per round), so a drifting
+    machine slows them alike; each job's first run is a warm-up."""
+    times = {name: [] for name in jobs}
+    for fn in jobs.values():
+        fn()
+    for _ in range(repeats):
+        for name, fn in jobs.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def main() -> None:
     from napari_microns import layer_data as ld
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=21)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         units = synthetic_units(Path(tmp))
     feats = ld.units_features(units)
     print(f"setup: {len(units):,} synthetic units, numeric columns "
           f"{', '.join(c for c in COLUMNS if c != 'cell_type')}")
-    results = {}
-    for column in COLUMNS:
-        build = measure(lambda: ld.units_layer_data(units, color_by=column), args.repeats)
-        recolour = measure(lambda: ld.units_colors(feats, column), args.repeats)
-        results[column] = (build, recolour)
+    builds = {c: (lambda c=c: ld.units_layer_data(units, color_by=c)) for c in COLUMNS}
+    recolours = {c: (lambda c=c: ld.units_colors(feats, c)) for c in COLUMNS}
+    build_t, recolour_t = interleaved(builds, args.repeats), interleaved(recolours, args.repeats)
+    results = {c: ((build_t[c], peak_mb(builds[c])), (recolour_t[c], peak_mb(recolours[c]))) for c in COLUMNS}
     base_build, base_recolour = results["cell_type"]
     print(f"{'column':<14} {'layer data: median':>18} {'peak':>9} {'ratio t/mem':>12}   "
           f"{'recolour: median':>16} {'peak':>8} {'ratio t/mem':>12}")
