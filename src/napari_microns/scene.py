@@ -420,11 +420,6 @@ class Scene:
             self.events.units_style_changed.emit(style)
         return self._look.style
 
-    def dim_units(self, opacity: float = CONTEXT_STYLE.opacity, size: float = CONTEXT_STYLE.size) -> None:
-        """Push the units into the background so chosen neurons stand out (:meth:`set_context`)."""
-        if self.units_layer is not None:
-            self.set_context(opacity, size)
-
     def neuron_layers(self) -> list:
         return [lyr for lyr in self.viewer.layers
                 if ld.layer_kind(lyr) in (ld.KIND_SKELETON, ld.KIND_MESH, ld.KIND_SYNAPSES, ld.KIND_SOMATA)]

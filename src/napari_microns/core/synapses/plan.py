@@ -106,6 +106,14 @@ class DownloadPlan:
         }
 
     @classmethod
+    def from_recorded(cls, doc: dict, sha256: str | None) -> "DownloadPlan":
+        """:meth:`from_dict` of a manifest the store's record of a download names, checked first
+        against the digest recorded for it (when one was); a :class:`DataError` if it differs."""
+        if sha256 and manifest_digest(doc) != sha256:
+            raise DataError("the manifest's checksum does not match")
+        return cls.from_dict(doc)
+
+    @classmethod
     def from_dict(cls, doc: dict) -> "DownloadPlan":
         """The plan a ``manifest.json`` holds; a :class:`DataError` when it is not one."""
         try:

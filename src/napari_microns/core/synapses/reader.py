@@ -71,8 +71,10 @@ class _Stale(Exception):
     """A file named by the index read a moment ago was replaced by a newer merge."""
 
 
-def _corrupt(path: Path, exc: Exception) -> DataError:
-    return DataError(f"synapse store file {path} is corrupt ({type(exc).__name__}); {REPAIR_HINT}")
+def _corrupt(path: Path, exc: Exception | None = None) -> DataError:
+    """A store file that cannot be read (``exc``) or has not its recorded checksum, in one line."""
+    why = type(exc).__name__ if exc is not None else "its checksum does not match"
+    return DataError(f"synapse store file {path} is corrupt ({why}); {REPAIR_HINT}")
 
 
 class StoreReader:
@@ -165,7 +167,7 @@ class StoreReader:
                 raise _Stale(path)
             raise DataError(f"synapse store file {path} is missing; {REPAIR_HINT}")
         if file_sha256(path) != meta["sha256"]:
-            raise DataError(f"synapse store file {path} is corrupt (its checksum does not match); {REPAIR_HINT}")
+            raise _corrupt(path)
 
     def _reload_files(self) -> dict:
         self._doc = None
@@ -209,7 +211,7 @@ class StoreReader:
         if "blocks" in meta:  # the footer now, each row group's bytes when first read (see _read_ids)
             blocks = VerifiedBlocks(path, meta["blocks"], meta["bytes"])
             if st.st_size != meta["bytes"] or not blocks.check_parquet_footer():
-                raise DataError(f"synapse store file {path} is corrupt (its checksum does not match); {REPAIR_HINT}")
+                raise _corrupt(path)
         else:  # written before block digests: the whole file, once per process
             self._check(path, meta)
         try:
@@ -279,7 +281,7 @@ class StoreReader:
             for g in groups:
                 if g not in entry.verified:
                     if not entry.blocks.check(*row_group_bytes(entry.file.metadata, g)):
-                        raise DataError(f"synapse store file {path} is corrupt (its checksum does not match); {REPAIR_HINT}")
+                        raise _corrupt(path)
                     entry.verified.add(g)
         try:
             piece = entry.file.read_row_groups(groups)

@@ -12,7 +12,7 @@ import pyarrow as pa
 from ..errors import DataError
 from ..layout import Layout, read_json
 from .manifest import Manifest, downloads_dir
-from .plan import DownloadPlan, manifest_digest
+from .plan import DownloadPlan
 from .schema import KINDS, PRE, dedup_sorted
 from .store import SynapseStore, store_for
 
@@ -37,9 +37,7 @@ def _rows_from_downloads(layout: Layout, kind: str, sources: list[dict] | None) 
             notes.append(f"download {folder.name}: its manifest is missing or damaged; rerun that request")
             continue
         try:
-            if record and record.get("manifest_sha256") not in (None, manifest_digest(doc)):
-                raise DataError("its checksum does not match")
-            plan = DownloadPlan.from_dict(doc)
+            plan = DownloadPlan.from_recorded(doc, record.get("manifest_sha256") if record else None)
         except DataError:
             notes.append(f"download {folder.name}: its manifest is damaged; rerun that request")
             continue
