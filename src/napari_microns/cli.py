@@ -26,6 +26,7 @@ import logging
 import sys
 from pathlib import Path
 
+from .cli_circuit import add_connectivity, add_partners, check_circuit
 from .cli_figure2d import add_figure2d
 from .cli_files import add_import_arguments, add_position_unit, check_morphology, report_outside, run_import
 from .core.errors import MicronsError
@@ -339,7 +340,8 @@ def run_figure(args) -> None:
 # -- entry point -----------------------------------------------------------------
 
 SUBCOMMANDS = [add_download, add_process, add_login, add_morphology, add_synapses, add_demo, add_view, add_figure,
-               lambda sub: add_figure2d(sub, add_data_arguments)]
+               lambda sub: add_figure2d(sub, add_data_arguments), lambda sub: add_partners(sub, add_data_arguments),
+               lambda sub: add_connectivity(sub, add_data_arguments)]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -377,6 +379,8 @@ def check_arguments(args) -> None:
         check_morphology(args, _root_ids)
     elif args.command in ("view", "figure"):
         args.root_ids = _root_ids(args.root_ids)
+    elif args.command in ("partners", "connectivity"):
+        check_circuit(args)
     elif args.command == "synapses" and args.import_path is None:
         from .core.ids import ids_argument
 

@@ -101,3 +101,41 @@ def legend(features: pd.DataFrame, column: str, shown: np.ndarray | None = None,
     if shown is not None:
         values = values[np.asarray(shown, dtype=bool)]
     return palettes.legend_entries(values, column)
+
+
+#: How the units can be coloured by their connection with one neuron: value -> partners column.
+CONNECTION_COLUMNS = {"count": "n_synapses", "size": "size_sum"}
+
+
+def connection_scale(partners: pd.DataFrame, value: str) -> palettes.ColourScale:
+    """The colour map of the partners' synapse count (from the fewest to the most) or summed size
+    (the 2nd-98th percentiles)."""
+    if value not in CONNECTION_COLUMNS:
+        raise DataError(f"cannot colour by connection {value!r}: choose one of {', '.join(CONNECTION_COLUMNS)}")
+    column = CONNECTION_COLUMNS[value]
+    values = partners[column].astype(float)
+    # counts are small integers: the whole range, so the strongest partners stand out; sizes:
+    # the default percentiles (a few huge synapses saturate)
+    limits = None
+    if value == "count" and len(values):
+        low, high = float(values.min()), float(values.max())
+        limits = (low, max(high, low + 1.0))  # one partner, or all with one synapse: still a range
+    return palettes.colour_scale(values, column, limits)
+
+
+def connection_colors(root_ids, partners: pd.DataFrame, value: str, neuron: int | None = None) -> np.ndarray:
+    """(N, 4) RGBA of units (``root_ids``, int64) coloured by their connection with one neuron:
+    partners (``partners``: one row per ``partner_root_id``) by ``value`` ("count" or "size")
+    on a colour map, the neuron itself in :data:`~.core.palettes.CIRCUIT_NEURON`, every other
+    unit :data:`~.core.palettes.NOT_PARTNER` (faint)."""
+    ids = np.asarray(root_ids, dtype=np.int64)
+    scale = connection_scale(partners, value)
+    values = pd.Series(partners[CONNECTION_COLUMNS[value]].to_numpy(dtype=float),
+                       index=pd.Index(partners["partner_root_id"].to_numpy(dtype=np.int64)))
+    values = values[~values.index.duplicated()]
+    colors = np.tile(np.asarray(palettes.NOT_PARTNER, dtype=np.float32), (len(ids), 1))
+    is_partner = np.isin(ids, values.index.to_numpy())
+    colors[is_partner] = palettes.scale_colors(values.reindex(ids[is_partner]).to_numpy(), scale)
+    if neuron is not None:
+        colors[ids == int(neuron)] = np.asarray(palettes.CIRCUIT_NEURON, dtype=np.float32)
+    return colors

@@ -123,7 +123,8 @@ def test_the_cycle_finder_finds_a_cycle(tmp_path, monkeypatch):
     assert import_cycles() == [["napari_microns.a", "napari_microns.b"]]
 
 
-@pytest.mark.parametrize("module", ["napari_microns.core", "napari_microns.cli", "napari_microns.layer_data"])
+@pytest.mark.parametrize("module", ["napari_microns.core", "napari_microns.cli", "napari_microns.layer_data",
+                                    "napari_microns.circuit_layers"])
 def test_core_cli_and_layer_builders_import_neither_napari_nor_qt(module):
     """``import napari_microns.core`` (and all of its modules) pulls in no napari, Qt or vispy;
     so do the CLI (until it opens a window) and the pure layer builders."""

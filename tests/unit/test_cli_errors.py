@@ -136,6 +136,25 @@ BAD_INPUTS = [
     ("process-parquet-float", ["process", "--datadir", "{raw_parquet_float}"], "column pt_root_id: root id 8.64691135"),
     ("process-parquet-corrupt", ["process", "--datadir", "{raw_corrupt}"], "is corrupt"),
     ("process-layer-method", ["process", "--datadir", "{tmp}", "--layer-method", "bogus"], "--layer-method 'bogus' is not known"),
+    # partners / connectivity: ids, options and output files, then an empty store
+    ("partners-no-id", ["partners"], "required: ROOT_ID"),
+    ("partners-id-letters", ["partners", "12a"], "ROOT_ID: root id '12a' is not an integer"),
+    ("partners-id-float", ["partners", "8.646911351012895e17"], "floating-point"),
+    ("partners-bad-direction", ["partners", ROOT, "--direction", "up"], "invalid choice: 'up'"),
+    ("partners-bad-by", ["partners", ROOT, "--by", "volume"], "invalid choice: 'volume'"),
+    ("partners-csv-folder", ["partners", ROOT, "--csv", "{tmp}"], "--csv {tmp} is a folder"),
+    ("partners-csv-under-file", ["partners", ROOT, "--csv", "{file}/p.csv"], "{file} is a file, not a folder"),
+    ("partners-empty-store", ["partners", "--datadir", "{tmp}", ROOT], "no synapses in"),
+    ("connectivity-no-out", ["connectivity", "--ids", ROOT], "required: --out"),
+    ("connectivity-no-ids", ["connectivity", "--out", "{tmp}/x.png"], "required: --ids"),
+    ("connectivity-bad-suffix", ["connectivity", "--ids", ROOT, "--out", "{tmp}/x.txt"], "--out {tmp}/x.txt: write a"),
+    ("connectivity-bad-value", ["connectivity", "--ids", ROOT, "--out", "{tmp}/x.png", "--value", "mean"], "invalid choice: 'mean'"),
+    ("connectivity-ids-all", ["connectivity", "--ids", "all", "--out", "{tmp}/x.png"], "--ids all: name the neurons"),
+    ("connectivity-ids-letters", ["connectivity", "--ids", "12,abc", "--out", "{tmp}/x.csv"], "neither 'all', a list"),
+    ("connectivity-ids-2^64-1", ["connectivity", "--ids", "{ids_2_64}", "--out", "{tmp}/x.csv"], "line 2: root id 18446744073709551615"),
+    ("connectivity-out-folder", ["connectivity", "--ids", ROOT, "--out", "{tmp}"], "write a .png"),
+    ("connectivity-proofread-no-units", ["connectivity", "--datadir", "{tmp}", "--ids", "proofread", "--out", "{tmp}/x.csv"], "needs the processed units"),
+    ("connectivity-empty-store", ["connectivity", "--datadir", "{tmp}", "--ids", ROOT, "--out", "{tmp}/x.png"], "no synapses in"),
 ]
 
 

@@ -132,3 +132,85 @@ def test_fetch_neurons_yields_layers_and_one_line_errors_without_stopping(ds, in
     assert kind == "vectors" and len(vectors) == len(ds.skeleton(known).edges)
     (syn_data, syn_kw, _), = pieces[4].layers
     assert set(syn_kw["features"]["direction"]) == {"input", "output"}
+
+
+def test_a_share_of_excitatory_cells_has_synthetic_function_in_degrees(ds, info):
+    from napari_microns.sample import functional as sample_functional
+
+    units = ds.units()
+    exc = (units["classification_system"] == "excitatory_neuron").to_numpy()
+    has = units["pref_ori"].notna().to_numpy()
+    assert has[exc].mean() == pytest.approx(sample_functional.FUNCTIONAL_SHARE, abs=0.03)
+    assert not has[~exc].any()  # inhibitory cells and non-neurons: NaN, never 0
+    assert (units.loc[has, "tuning_type"] == "matched").all() and (units.loc[~has, "tuning_type"] == "not_matched").all()
+    for col in ("pref_dir", "gOSI", "gDSI", "cc_abs"):
+        assert units[col].dtype == np.float64 and (units[col].notna() == has).all(), col
+    assert units.loc[has, "pref_ori"].between(0, 180, inclusive="left").all()
+    assert units.loc[has, "pref_dir"].between(0, 360, inclusive="left").all()
+    assert units.loc[has, "pref_dir"].max() > 300 and units.loc[has, "pref_ori"].max() > 170  # degrees
+    assert units["nucleus_id"].is_unique  # best_only: one row per unit
+    angles = ds.summary()["functional_angles"]
+    assert angles["table"] == tables_for(info.version)["func_props"]
+    # the map: processed angles (converted from the table's storage) follow the synthetic map
+    rec = units[has]
+    want = sample_functional.orientation_map(rec["pt_position_x"], rec["pt_position_z"])
+    diff = np.abs(rec["pref_ori"].to_numpy() - want)
+    assert np.median(np.minimum(diff, 180 - diff)) < 15
+    l23 = rec["layer"] == "L2/3"
+    assert rec.loc[l23, "gOSI"].mean() > rec.loc[~l23, "gOSI"].mean() + 0.1
+    showcase = units.set_index("pt_root_id").loc[list(info.root_ids)]
+    assert showcase.loc[showcase["classification_system"] == "excitatory_neuron", "pref_ori"].notna().all()
+
+
+def test_the_connectome_covers_its_members_and_has_cell_type_structure(ds, info):
+    from napari_microns.sample.circuit import cell_group, connectome_members
+
+    units = ds.units()
+    members = connectome_members(units, info.root_ids)
+    assert 300 <= len(members) <= 900 and set(info.root_ids) <= set(members.tolist())
+    from napari_microns.core.synapses import pair_coverage
+
+    assert pair_coverage(ds.synapse_store, members, members).all()  # every pair among members
+    outsider = units.loc[~units["pt_root_id"].isin(members) & (units["cell_type"] == "23P"), "pt_root_id"].iloc[:3]
+    others = members[~np.isin(members, list(info.root_ids))]  # the showcase has all its inputs
+    assert not pair_coverage(ds.synapse_store, outsider, others).any()
+    coverage = ds.synapse_coverage(members.tolist(), members.tolist())
+    assert set(coverage["pre"]["covered"]) == set(info.root_ids)  # all outputs: the showcase only
+    syn = ds.synapses(members, members)
+    assert syn["id"].dtype == np.int64 and syn["pre_pt_root_id"].dtype == np.int64 and syn["id"].is_unique
+    assert (syn["pre_pt_root_id"] != syn["post_pt_root_id"]).all()
+    group = dict(zip(units["pt_root_id"].tolist(), cell_group(units["cell_type"])))
+    pairs = syn[["pre_pt_root_id", "post_pt_root_id"]].drop_duplicates()
+    pre_g, post_g = pairs["pre_pt_root_id"].map(group), pairs["post_pt_root_id"].map(group)
+    n = pd.Series([group[int(m)] for m in members]).value_counts()
+
+    def probability(a, b):
+        return ((pre_g == a) & (post_g == b)).sum() / (n[a] * (n[b] - (a == b)))
+
+    assert 0.02 < probability("E", "E") < 0.12  # sparse
+    assert probability("E", "BC") > 2 * probability("E", "E")
+    assert probability("BC", "E") > 3 * probability("E", "E")
+    size = syn.assign(g=syn["pre_pt_root_id"].map(group)).groupby("g")["size"].median()
+    assert size["BC"] > 2 * size["E"]  # basket cells: strong
+    # like-to-like: connected E->E pairs prefer similar orientations
+    ori = units.set_index("pt_root_id")["pref_ori"]
+    ee = pairs[(pre_g == "E") & (post_g == "E")]
+    d = np.abs(ori.reindex(ee["pre_pt_root_id"]).to_numpy() - ori.reindex(ee["post_pt_root_id"]).to_numpy())
+    d = np.minimum(d, 180 - d)[np.isfinite(d)]
+    assert len(d) > 500 and d.mean() < 35  # uniform differences average 45
+
+
+def test_showcase_synapses_with_connectome_members_appear_once(ds, info):
+    from napari_microns.sample.circuit import CONNECTOME_ID_BASE, connectome_members
+
+    members = set(connectome_members(ds.units(), info.root_ids).tolist())
+    showcase = list(info.root_ids)
+    inputs, outputs = ds.synapses(post_ids=showcase), ds.synapses(pre_ids=showcase)
+    for syn, partner in ((inputs, "pre_pt_root_id"), (outputs, "post_pt_root_id")):
+        assert syn["id"].is_unique
+        inside = syn[partner].isin(members)
+        assert (syn.loc[inside, "id"] >= CONNECTOME_ID_BASE).all()  # only from the connectome
+        assert (syn.loc[~inside, "id"] < CONNECTOME_ID_BASE).all()
+        assert inside.any() and (~inside).any()
+    coverage = ds.synapse_coverage(showcase, showcase)
+    assert set(coverage["pre"]["covered"]) == set(showcase) and set(coverage["post"]["covered"]) == set(showcase)

@@ -367,15 +367,16 @@ def test_connectivity_matrix_by_hand():
 
 def test_dataset_connectivity_matches_the_table(tmp_path, table, roots):
     ds = Dataset(tmp_path, version=1300)
-    ds.import_synapses(table)
+    ds.import_synapses(table, covers={"pre": roots[:6], "post": "all"})  # every output of these six
     ids = roots[:6]
-    matrix = ds.connectivity(ids, value="count")
+    matrix = ds.connectivity(ids, value="count", order_by=None).matrix  # in the order given
     want = expected(table, pre=ids, post=ids)
     for i, a in enumerate(ids):
         for j, b in enumerate(ids):
             assert matrix.iloc[i, j] == ((want[PRE] == a) & (want[POST] == b)).sum()
-    no_autapses = ds.connectivity(ids, value="size", drop_autapses=True)
+    no_autapses = ds.connectivity(ids, value="size", drop_autapses=True).matrix
     assert (np.diag(no_autapses.to_numpy()) == 0).all()
+    assert np.isnan(ds.connectivity(roots[5:8], order_by=None).matrix.to_numpy()[1:]).all()  # not covered
 
 
 # -- command line --------------------------------------------------------------------

@@ -11,13 +11,28 @@ one-line napari notifications.
 
 from __future__ import annotations
 
-from qtpy.QtWidgets import QVBoxLayout, QWidget
+from qtpy.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
+from ..circuit_scene import CircuitScene
+from ..core.errors import MicronsError
 from ..scene import Scene
+from .connectivity_panel import ConnectivityPanel
 from .data_panel import DataPanel
 from .figure_panel import FigurePanel
 from .neurons_panel import NeuronsPanel
+from .notify import notify_error
+from .partners_panel import PartnersPanel
 from .units_panel import UnitsPanel
+
+
+def _page(*panels: QWidget) -> QWidget:
+    """One tab: the panels stacked."""
+    page = QWidget()
+    layout = QVBoxLayout(page)
+    for panel in panels:
+        layout.addWidget(panel)
+    layout.addStretch(1)
+    return page
 
 
 class MicronsWidget(QWidget):
@@ -31,10 +46,18 @@ class MicronsWidget(QWidget):
         self.units_panel = UnitsPanel(self.scene)
         self.neurons_panel = NeuronsPanel(self.scene)
         self.figure_panel = FigurePanel(self.scene)
+        self.circuit = CircuitScene(self.scene)
+        self.partners_panel = PartnersPanel(self.circuit)
+        self.connectivity_panel = ConnectivityPanel(self.circuit)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(_page(self.data_panel, self.units_panel, self.neurons_panel, self.figure_panel), "Scene")
+        self.tabs.addTab(_page(self.partners_panel), "Partners")
+        self.tabs.addTab(_page(self.connectivity_panel), "Connectivity")
         layout = QVBoxLayout(self)
-        for panel in (self.data_panel, self.units_panel, self.neurons_panel, self.figure_panel):
-            layout.addWidget(panel)
-        layout.addStretch(1)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.tabs)
+        # the Neurons panel's synapse colour also recolours the synapses shown
+        self.neurons_panel.synapse_color_combo.activated.connect(self._synapse_colour_chosen)
 
         napari_viewer.layers.events.inserted.connect(self._adopt_units_layer)
         self._adopt_units_layer()
@@ -42,3 +65,9 @@ class MicronsWidget(QWidget):
     def _adopt_units_layer(self, event=None):
         """The scene takes over a units layer opened by the reader or File > Open Sample."""
         self.scene.adopt(self.scene.units_layer)
+
+    def _synapse_colour_chosen(self, _index=None):
+        try:
+            self.circuit.colour_synapses(self.neurons_panel.synapse_color_combo.currentData())
+        except MicronsError as exc:
+            notify_error(str(exc))

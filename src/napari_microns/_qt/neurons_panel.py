@@ -9,17 +9,26 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGroupBox, QInputDialog, QLabel, QPlainTextEdit,
                             QVBoxLayout)
 
+from ..colour_data import numeric_columns
 from ..core.errors import MicronsError
 from ..core.ids import parse_id, parse_ids
 from ..fetching import FETCH_KINDS, fetch_total, ids_text, one_line
 from ..scene import Scene
 from .notify import notify_error
 from .units_table import UnitsTable
-from .widgets import button, note, row
+from .widgets import button, compact, note, row
 
-#: synapse colour choices: label -> ``synapse_color_by``
+#: synapse colour choices: label -> ``synapse_color_by``; the units' numeric columns (e.g. the
+#: functional ``pref_ori``) follow them once units are shown (:func:`synapse_colour_choices`)
 SYNAPSE_COLORS = {"input / output": "direction",
                   **{f"partner {c}": c for c in ("cell_type", "classification_system", "layer", "brain_area")}}
+
+
+def synapse_colour_choices(features) -> dict[str, str]:
+    """:data:`SYNAPSE_COLORS`, then each numeric units column: a synapse takes its partner's value
+    (an input's presynaptic cell), on the colour map of all units."""
+    numeric = [] if features is None else numeric_columns(features)
+    return {**SYNAPSE_COLORS, **{f"partner {c}": c for c in numeric}}
 
 
 def _pieces(fetch):
@@ -55,7 +64,7 @@ class NeuronsPanel(QGroupBox):
         for check in self.kind_checks.values():
             check.setChecked(True)
         box.addLayout(row(*self.kind_checks.values()))
-        self.synapse_color_combo = QComboBox()
+        self.synapse_color_combo = compact(QComboBox(), 14)  # unit columns' names can be long
         for label, color_by in SYNAPSE_COLORS.items():
             self.synapse_color_combo.addItem(label, color_by)
         box.addLayout(row(QLabel("synapse colour"), self.synapse_color_combo))
@@ -74,6 +83,7 @@ class NeuronsPanel(QGroupBox):
         box.addWidget(self.progress)
 
         scene.events.neurons_changed.connect(self._neurons_changed)
+        scene.events.units_changed.connect(self._units_changed)
         scene.viewer.mouse_drag_callbacks.append(self._pick_on_click)
 
     # -- choosing ---------------------------------------------------------------------
@@ -110,6 +120,14 @@ class NeuronsPanel(QGroupBox):
 
     def _neurons_changed(self, root_ids: list):
         self.ids_edit.setPlainText("\n".join(map(str, root_ids)))
+
+    def _units_changed(self):
+        """The synapse colours the units allow (their numeric columns too), keeping the choice."""
+        current = self.synapse_color_combo.currentData()
+        self.synapse_color_combo.clear()
+        for label, color_by in synapse_colour_choices(self.scene.features).items():
+            self.synapse_color_combo.addItem(label, color_by)
+        self.synapse_color_combo.setCurrentIndex(max(self.synapse_color_combo.findData(current), 0))
 
     # -- your own files -----------------------------------------------------------------
     def import_clicked(self):

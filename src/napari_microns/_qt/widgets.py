@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 
 def button(text: str, clicked: Callable, tooltip: str = "", enabled: bool = True) -> QPushButton:
@@ -29,3 +29,10 @@ def note(text: str = "", visible: bool = True, wrap: bool = False) -> QLabel:
     label.setWordWrap(wrap)
     label.setVisible(visible)
     return label
+
+
+def compact(combo: QComboBox, chars: int = 8) -> QComboBox:
+    """A combo box that asks for ``chars`` characters of width, not its longest item's (narrow docks)."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(chars)
+    return combo

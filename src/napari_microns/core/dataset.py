@@ -20,6 +20,7 @@ import pandas as pd
 from .errors import DataError
 from .layout import Layout
 from .session import DEFAULT_RETRY, RetryPolicy, check_version, make_client
+from .dataset_synapses import SynapsesMixin
 from .versions import VersionTables, tables_for
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DATASTACK = "minnie65_public"
 
 
-class Dataset:
+class Dataset(SynapsesMixin):
     """A materialization version of a CAVE datastack, kept in ``datadir``.
 
     Parameters
@@ -160,77 +161,6 @@ class Dataset:
             return read_json(self.layout.summary_path)
         except FileNotFoundError:
             raise DataError(f"{self.layout.summary_path} not found; run process() first") from None
-
-    # -- synapses (core/synapses/) --------------------------------------------
-    @property
-    def synapse_store(self):
-        """The merged local synapse store (kept, so its file index stays cached)."""
-        from .synapses import store_for
-
-        if getattr(self, "_synapse_store", None) is None:
-            self._synapse_store = store_for(self.layout)
-        return self._synapse_store
-
-    def download_synapses(
-        self,
-        pre_ids=None,
-        post_ids=None,
-        aggregate: bool = True,
-        workers: int = 4,
-        chunk_size: int | None = None,
-        progress: Callable[[int, int, int], None] | None = None,
-        page_limit: int | None = None,
-    ):
-        """Download (or resume) synapses between ``pre_ids`` and ``post_ids`` (None = any neuron).
-
-        Returns a :class:`~napari_microns.core.synapses.DownloadReport`; raises
-        :class:`IncompleteError` after keeping every finished chunk if some failed.
-        ``progress(chunks_done, chunks_total, rows)`` is called after each chunk.
-        See ``docs/synapses.md``.
-        """
-        from .synapses import DEFAULT_CHUNK_SIZE, DownloadPlan, download_synapses
-
-        plan = DownloadPlan.create(pre_ids, post_ids, table=self.tables["synapses"], version=self.layout.version,
-                                   datastack=self.datastack, aggregate=aggregate,
-                                   chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size)
-        return download_synapses(lambda: self.client, self.layout, plan, workers=workers, progress=progress,
-                                 policy=self.retry, page_limit=page_limit, store=self.synapse_store)
-
-    def repair_synapse_store(self) -> dict:
-        """Verify the synapse store's files against their checksums and rebuild what is damaged
-        (from the intact copy, else from the downloads); see :func:`~.synapses.repair_store`."""
-        from .synapses import repair_store
-
-        return repair_store(self.layout, self.synapse_store)
-
-    def synapses(self, pre_ids=None, post_ids=None, aggregate: bool = False, drop_autapses: bool = False) -> pd.DataFrame:
-        """Synapses from the local store (per synapse, or per (pre, post) pair with ``aggregate``)."""
-        from .synapses import query_synapses
-
-        return query_synapses(self.synapse_store, pre_ids, post_ids, aggregate=aggregate, drop_autapses=drop_autapses)
-
-    def synapse_coverage(self, pre_ids=None, post_ids=None) -> dict:
-        """Which of these ids have all their outputs (pre) / inputs (post) in the local store."""
-        from .synapses import coverage
-
-        return coverage(self.synapse_store, pre_ids, post_ids)
-
-    def import_synapses(self, path_or_dataframe, position_unit: str = "voxel") -> dict:
-        """Merge a datacleaner synapse folder/CSV, a file or a DataFrame into the local store
-        (positions in 4x4x40 nm voxels, or ``position_unit="nm"``)."""
-        from .synapses import import_synapses
-
-        return import_synapses(path_or_dataframe, self.layout, store=self.synapse_store, position_unit=position_unit)
-
-    def connectivity(self, root_ids, value: str = "size", group_by: str | None = None,
-                     drop_autapses: bool = False) -> pd.DataFrame:
-        """The pre x post matrix of summed sizes (or counts) among ``root_ids``, optionally
-        grouped by a units column such as ``cell_type``."""
-        from .synapses import connectivity_matrix
-
-        connections = self.synapses(root_ids, root_ids, aggregate=True, drop_autapses=drop_autapses)
-        units = self.units() if group_by is not None else None
-        return connectivity_matrix(connections, root_ids=root_ids, value=value, group_by=group_by, units=units)
 
     # -- morphology (core/morphology/) ---------------------------------------
     @property

@@ -242,6 +242,12 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
 
 
+def atomic_write_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write ``df`` as CSV (no index; integer columns as exact integers), atomically."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+
+
 def atomic_write_parquet(df: pd.DataFrame, path: str | os.PathLike, **kwargs) -> str:
     """Write ``df`` with page checksums; returns the file's SHA-256."""
     with atomic_path(path) as tmp:

@@ -210,6 +210,11 @@ SEQUENTIAL_MAP = "viridis"
 CYCLIC_MAP = "twilight_shifted"
 #: Units with no value in a numeric colour column: a muted, faint grey ("no data").
 NO_DATA = _hex("#6e6e6e", 0.25)
+#: Units that are not partners while the units are coloured by connection: almost invisible.
+NOT_PARTNER = _hex("#8c8c8c", 0.06)
+#: The neuron whose partners are shown, and the highlighted partner's ring.
+CIRCUIT_NEURON = _hex("#ffffff")
+HIGHLIGHT = _hex("#ffff00")
 #: Integer columns with fewer distinct values than this stay categories.
 MAX_INTEGER_CATEGORIES = 30
 #: Default limits of a colour map: these percentiles of the values (outliers saturate).

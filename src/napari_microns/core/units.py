@@ -24,6 +24,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 import pandas as pd
 
+from . import functional
 from .errors import DataError, MicronsError
 from .ids import is_id_column
 from .layers import assign_layers, compute_layers
@@ -273,19 +274,21 @@ def apply_corrections(units: pd.DataFrame, corr: pd.DataFrame, columns: list[str
 
 
 def add_functional(units: pd.DataFrame, layout: Layout, tables: VersionTables, mode: str, summary: dict) -> pd.DataFrame:
-    """Functional columns as datacleaner's modes; ``all`` and ``match`` keep one row per scan."""
+    """Functional columns as datacleaner's modes; ``all`` and ``match`` keep one row per scan.
+    Angles in degrees, counter-clockwise from "moving right" (:mod:`.functional`); NaN when unmatched."""
     if mode == "none":
         units["tuning_type"] = "not_matched"
         return units
     if mode == "match":
         table = tables["coreg"]
         df = _read(layout, table, ["target_id", "pt_root_id", "session", "scan_idx", "unit_id"], summary=summary)
-    else:
+    else:  # the table's property columns, angles in one convention (see core/functional.py)
         table = tables["func_props"]
-        wanted = ["target_id", "pt_root_id", "session", "scan_idx", "unit_id", "pref_ori", "pref_dir", "gOSI", "gDSI", "cc_abs"]
+        wanted = ["target_id", "pt_root_id", *functional.SCAN_COLUMNS, *functional.PROPERTY_COLUMNS]
         df = _read(layout, table, wanted, ["target_id", "pt_root_id", "cc_abs"], summary)
+        df, summary["functional_angles"] = functional.standardise(df, table)
         if mode == "best_only":
-            df = df.sort_values("cc_abs", ascending=False, kind="stable").drop_duplicates("target_id", keep="first")
+            df = functional.best_per_nucleus(df)
     summary["tables"][table] = len(df)
     df = df[df["pt_root_id"] != 0].drop(columns="pt_root_id").rename(columns={"unit_id": "functional_unit_id"})
     df["tuning_type"] = "matched"
@@ -324,6 +327,10 @@ def format_summary(summary: dict) -> str:
     if summary.get("functional") != "none":
         lines.append(f"  functional ({summary['functional']}): {summary.get('functional_matched_units', 0):,} units matched, "
                      f"{summary.get('functional_rows', 0):,} rows")
+        angles = summary.get("functional_angles")
+        if angles and angles.get("angle_columns"):
+            lines.append(f"  angles of {angles['table']} ({angles['source_unit']}) as degrees, counter-clockwise "
+                         "from moving right")
     lines.append("  layers (µm below pia):")
     for row in summary["layers"]:
         lines.append(f"    {row['layer']:<5} {row['y_start']:>11.6f} – {row['y_end']:>11.6f}  ({row['height']:.1f} µm)")

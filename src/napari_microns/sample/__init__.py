@@ -5,9 +5,12 @@ CAVE download does (``<datadir>/<version>/raw/<table>.parquet`` with
 provenance sidecars marked ``"synthetic": true``) and then runs the real
 pipeline on them, so the demo exercises the same code as real data:
 
-* ``Dataset.process()`` merges the tables into units and derives the layers
-  (the tables: :mod:`.tables`);
-* ``Dataset.import_synapses(frame)`` fills the synapse store (:mod:`.synapses`);
+* ``Dataset.process(functional="best_only")`` merges the tables into units and derives
+  the layers (the tables: :mod:`.tables`; the functional properties of 40 % of the
+  excitatory cells, a synthetic orientation map: :mod:`.functional`);
+* ``Dataset.import_synapses(frame, covers=...)`` fills the synapse store: the showcase
+  neurons' inputs and outputs and a connectome among the proofread neurons
+  (:mod:`.synapses`, :mod:`.circuit`);
 * a ``file://`` precomputed layer (skeletons and meshes written with
   cloud-volume) is registered as the morphology source, and the morphology
   API fills the cache from it (:mod:`.morphology`).
@@ -22,6 +25,7 @@ from pathlib import Path
 
 from ..core.dataset import Dataset
 from ..core.layout import Layout, atomic_write_json, read_json
+from .functional import functional_raw_tables, synthetic_function
 from .morphology import add_morphology, build_neuron, pick_showcase
 from .synapses import add_synapses
 from .tables import SAMPLE_FORMAT, SAMPLE_VERSION, raw_tables, synthetic_units, write_raw_tables
@@ -81,9 +85,14 @@ def make_sample(datadir: str | Path | None = None, n_cells: int = 30_000, seed: 
             pass
 
     cells = synthetic_units(n_cells, seed)
-    write_raw_tables(layout, raw_tables(cells, version))
+    tables = raw_tables(cells, version)
+    # the showcase neurons as they will be picked from the units, so that they get function
+    expected = pick_showcase(cells.rename(columns={"x": "pt_position_x", "y": "pt_position_y", "z": "pt_position_z"}))
+    tables.update(functional_raw_tables(synthetic_function(cells, seed + 3, always=[r for r, _, _ in expected]),
+                                        version))
+    write_raw_tables(layout, tables)
     ds = Dataset(datadir, version=version)
-    units, _cortical_layers = ds.process()
+    units, _cortical_layers = ds.process(functional="best_only")
 
     showcase = pick_showcase(units)
     neurons = [build_neuron(root, ct, soma, seed=seed + i) for i, (root, ct, soma) in enumerate(showcase)]

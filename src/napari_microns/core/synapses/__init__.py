@@ -9,10 +9,12 @@ uninterrupted run; a changed request hashes to a new folder and never mixes with
 
 Modules: :mod:`.plan` (the request), :mod:`.manifest` (a download's folder), :mod:`.fetch`
 (one chunk), :mod:`.rows` (row shapes), :mod:`.download` (the run and its merge),
-:mod:`.repair`, :mod:`.importing` (existing tables), :mod:`.query` (queries, coverage,
-connectivity), :mod:`.schema`, :mod:`.reader` and :mod:`.store` (the store).
+:mod:`.repair`, :mod:`.importing` (existing tables), :mod:`.query` (queries, coverage),
+:mod:`.covers` (which pairs the store holds completely), :mod:`.circuit` (partners, connectivity), :mod:`.schema`, :mod:`.reader` and :mod:`.store` (the store).
 """
 
+from .circuit import (DIRECTIONS, VALUES, Connectivity, Partners, connectivity, pair_coverage, partner_summary,
+                      partners)
 from .download import DownloadReport, download_synapses, merge_download
 from .importing import count_conflicts, import_synapses, read_synapse_source
 from .manifest import Manifest, downloads_dir
@@ -25,7 +27,8 @@ from .schema import CONNECTION_SCHEMA, N_BUCKETS, POST, PRE, SYNAPSE_SCHEMA
 from .store import SynapseStore, store_for
 
 __all__ = [
-    "CONNECTION_SCHEMA", "DEFAULT_CHUNK_SIZE", "DownloadPlan", "DownloadReport", "Manifest", "N_BUCKETS", "POST",
+    "CONNECTION_SCHEMA", "Connectivity", "DIRECTIONS", "Partners", "VALUES", "connectivity", "pair_coverage",
+    "partner_summary", "partners", "DEFAULT_CHUNK_SIZE", "DownloadPlan", "DownloadReport", "Manifest", "N_BUCKETS", "POST",
     "PRE", "REPAIR_HINT", "STORE_FORMAT", "SYNAPSE_SCHEMA", "SynapseStore", "aggregate_rows", "connectivity_matrix",
     "count_conflicts", "coverage", "download_synapses", "downloads_dir", "import_synapses", "merge_download",
     "query_synapses", "read_synapse_source", "repair_store", "store_for", "synapse_rows", "synthetic_ids",

@@ -3,6 +3,8 @@ files, DataFrames) into the store, their ids read exactly and checked."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from ..ids import check_synapse_ids, int64_ids
 from ..layout import Layout, storage_error
 from ..tables import frame_exact, read_csv_exact
 from ..transform import VOXEL_RESOLUTION_NM, outside_volume
+from .covers import check_covers
 from .rows import aggregate_rows, int_sizes, synapse_rows, synthetic_ids, voxel_positions
 from .schema import KINDS, POST, PRE, VX, as_table, dedup_sorted, table_digest
 from .store import SynapseStore, store_for
@@ -132,7 +135,7 @@ def check_extent(df: pd.DataFrame, position_unit: str, origin: str) -> int:
 
 
 def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = None,
-                    position_unit: str = "voxel") -> dict:
+                    position_unit: str = "voxel", covers: dict | None = None) -> dict:
     """Merge existing synapse tables into the store; returns ``{kind, rows, origin, conflicting_ids,
     outside_volume}`` (positions outside the volume in ``position_unit``, also logged as a warning).
 
@@ -151,9 +154,14 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
 
     ``position_unit="nm"`` reads those position columns as nanometres instead
     (tables queried with ``desired_resolution=[1, 1, 1]``).
+
+    ``covers={"pre": ids | "all", "post": ids | "all"}`` declares that the table holds *every*
+    synapse from the pre ids to the post ids (e.g. ``{"pre": [X], "post": "all"}``: all outputs
+    of X); it is recorded with the import and counted by the coverage (:mod:`.covers`).
     """
     if position_unit not in ("voxel", "nm"):
         raise DataError(f"position_unit must be 'voxel' or 'nm' (got {position_unit!r})")
+    covers = check_covers(covers)
     df, origin = read_synapse_source(path_or_frame)
     missing = [c for c in (PRE, POST, "size") if c not in df.columns]
     if missing:
@@ -169,7 +177,11 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
                  origin, conflicts, "synapse ids" if kind == "synapses" else "pre/post pairs")
     deduped = dedup_sorted(table, key_cols, PRE)
     content = table_digest(deduped)
-    store.merge(deduped, kind, source={"key": f"import:{content}", "kind": kind, "origin": origin, "rows": deduped.num_rows})
+    source = {"key": f"import:{content}", "kind": kind, "origin": origin, "rows": deduped.num_rows}
+    if covers is not None:  # its own record: the same rows imported with other covers keep both
+        source["covers"] = covers
+        source["key"] += ":covers:" + hashlib.sha256(json.dumps(covers, sort_keys=True).encode()).hexdigest()[:16]
+    store.merge(deduped, kind, source=source)
     log.info("imported %d %s rows from %s", deduped.num_rows, kind, origin)
     return {"kind": kind, "rows": deduped.num_rows, "origin": origin, "conflicting_ids": conflicts,
             "outside_volume": outside}

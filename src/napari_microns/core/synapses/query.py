@@ -3,8 +3,6 @@ and the connectivity matrix."""
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -12,13 +10,10 @@ import pyarrow.compute as pc
 
 from ..errors import DataError
 from ..ids import parse_ids, side_ids
-from ..layout import read_json
-from .plan import DownloadPlan
+from .covers import whole_side_covered
 from .rows import aggregate_rows
 from .schema import POST, PRE
 from .store import SynapseStore
-
-log = logging.getLogger(__name__)
 
 
 def query_synapses(
@@ -77,34 +72,15 @@ def coverage(store: SynapseStore, pre_ids=None, post_ids=None) -> dict:
     """Which ids have *all* their synapses on that side in the store.
 
     A pre id is covered when a finished chunk of a download asked for its outputs onto any neuron
-    (``post_ids=None``); likewise for post ids and inputs. Returns ``{"pre": {"covered": [...],
-    "missing": [...]}, "post": {...}}`` for the sides given. Imports are not counted: what an
-    imported table holds is not known.
+    (``post_ids=None``), or an import declared them with ``covers={"pre": [...], "post": "all"}``;
+    likewise for post ids and inputs (see :mod:`.covers`). Returns ``{"pre": {"covered": [...],
+    "missing": [...]}, "post": {...}}`` for the sides given.
     """
-    complete = {"pre": set(), "post": set()}
-    for source in store.sources():
-        if source.get("origin") != "download":
-            continue
-        side = source["chunk_side"]
-        other = "post" if side == "pre" else "pre"
-        if source["requested"].get(other) != "all":
-            continue
-        try:
-            manifest = read_json(store.root.parent / source["manifest"] / "manifest.json")
-        except (FileNotFoundError, DataError):
-            continue
-        try:
-            chunks = DownloadPlan.from_recorded(manifest, source.get("manifest_sha256")).chunks
-        except DataError:
-            log.warning("%s is damaged: its chunks are not counted as covered (rerun that download)", source["manifest"])
-            continue
-        for i in source["chunks_done"]:
-            complete[side].update(chunks[i])
     out = {}
     for side, ids in (("pre", pre_ids), ("post", post_ids)):
         ids = side_ids(ids, side)
         if ids is not None:
-            have = np.isin(ids, np.fromiter(complete[side], dtype=np.int64, count=len(complete[side])))
+            have = whole_side_covered(store, ids, side)
             out[side] = {"covered": ids[have].tolist(), "missing": ids[~have].tolist()}
     return out
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -30,6 +32,9 @@ STORE_FORMAT = 2
 INDEX_NAME = "index.json"
 #: a second copy of the index, written after it: what the repair starts from when the index is damaged
 INDEX_COPY = "index.copy.json"
+#: a lookup of at least this many ids reads its files in READ_THREADS threads
+PARALLEL_IDS = 256
+READ_THREADS = min(4, os.cpu_count() or 1)
 REPAIR_HINT = "run `napari-microns synapses --repair` (or Dataset.repair_synapse_store())"
 
 
@@ -240,36 +245,48 @@ class StoreReader:
                 self._doc = None
         raise DataError(f"the synapse store {self.root} kept changing while it was read; try again")
 
-    def lookup(self, kind: str, side: str, root_ids: Iterable[int]) -> pa.Table:
-        """Every row of ``kind`` whose ``side`` (``pre``/``post``) root id is in ``root_ids``."""
+    def lookup(self, kind: str, side: str, root_ids: Iterable[int], columns: list[str] | None = None) -> pa.Table:
+        """Every row of ``kind`` whose ``side`` (``pre``/``post``) root id is in ``root_ids``;
+        ``columns``: only these columns, read from the row groups that hold the ids (verified as ever)."""
         col = SIDES[side]
         ids = np.unique(np.asarray(list(root_ids) if not isinstance(root_ids, np.ndarray) else root_ids, dtype=np.int64))
+        schema, key_cols = KINDS[kind]
+        if columns is not None:
+            unknown = [c for c in columns if c not in schema.names]
+            if unknown:
+                raise DataError(f"the store's {kind} have no column(s) {', '.join(unknown)}")
         if len(ids) == 0:
-            return empty_table(kind)
+            return empty_table(kind) if columns is None else empty_table(kind).select(columns)
 
         def read() -> pa.Table:
             doc = self.index()  # one snapshot: every file read below belongs to the same commit
-            buckets = bucket_of(ids, int(doc["buckets"]))
-            pieces = []
-            for b in np.unique(buckets):
-                path = self.part_of(kind, side, int(b), doc)
-                piece = self._read_ids(path, col, ids[buckets == b], doc) if path is not None else None
-                if piece is not None:
-                    pieces.append(piece)
             runs = self.runs(kind, side, doc)
-            for path in runs:
-                piece = self._read_ids(path, col, ids, doc)
-                if piece is not None:
-                    pieces.append(piece)
+            # the side's column to filter by, and the keys when runs' repeats are to be dropped
+            needed = None if columns is None else \
+                [c for c in schema.names if c in columns or c == col or (runs and c in key_cols)]
+            buckets = bucket_of(ids, int(doc["buckets"]))
+            jobs = [(path, ids[buckets == b]) for b in np.unique(buckets)
+                    if (path := self.part_of(kind, side, int(b), doc)) is not None]
+            jobs += [(path, ids) for path in runs]
+            if len(ids) >= PARALLEL_IDS and len(jobs) > 1:  # many ids: read the files at once (I/O and
+                with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:  # decoding release the GIL)
+                    found = list(pool.map(lambda job: self._read_ids(job[0], col, job[1], doc, needed), jobs))
+            else:
+                found = [self._read_ids(path, col, wanted, doc, needed) for path, wanted in jobs]
+            pieces = [piece for piece in found if piece is not None]
             if not pieces:
-                return empty_table(kind)
-            table = pa.concat_tables(pieces).replace_schema_metadata(None)
-            return dedup_sorted(table, KINDS[kind][1], col) if runs else table
+                table = empty_table(kind) if needed is None else empty_table(kind).select(needed)
+            else:
+                table = pa.concat_tables(pieces).replace_schema_metadata(None)
+                table = dedup_sorted(table, key_cols, col) if runs else table
+            return table if columns is None else table.select(columns)
 
         return self._retrying(read)
 
-    def _read_ids(self, path: Path, col: str, wanted: np.ndarray, doc: dict) -> pa.Table | None:
-        """The rows of one sorted file whose ``col`` is in ``wanted``, reading only their row groups."""
+    def _read_ids(self, path: Path, col: str, wanted: np.ndarray, doc: dict,
+                  columns: list[str] | None = None) -> pa.Table | None:
+        """The rows of one sorted file whose ``col`` is in ``wanted``, reading only their row groups
+        (and only ``columns``, when given)."""
         entry = self._file_index(path, doc)
         # row groups are sorted by the key: the ones whose [min, max] holds a wanted id
         first = np.searchsorted(entry.maxs, wanted, side="left")
@@ -284,7 +301,7 @@ class StoreReader:
                         raise _corrupt(path)
                     entry.verified.add(g)
         try:
-            piece = entry.file.read_row_groups(groups)
+            piece = entry.file.read_row_groups(groups, columns=columns)
         except Exception as exc:  # noqa: BLE001
             raise _corrupt(path, exc) from None
         return piece.filter(pc.is_in(piece.column(col), value_set=pa.array(wanted)))
