@@ -11,229 +11,24 @@ synapses by partner group, and their depth (pia at the top) across the cortical 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import textwrap
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .circuit_heatmap import Heatmap, cmap_for, draw_heatmap, pick_pair, pool_matrix, value_norm
+from .circuit_style import (DPI, MAX_ID_LABELS, NO_SYNAPSE, NOT_IN_STORE, SUMMARY_NUMBERS, THEMES, UNGROUPED,
+                            VALUE_LABELS, figure_legend, group_palette, style, theme)
 from .core import palettes
 from .core.errors import DataError
 
-#: What a matrix value is, for its colour bar.
-VALUE_LABELS = {"count": "synapses", "size": "summed synapse size", "log_size": "log10(1 + summed size)"}
-NOT_IN_STORE = "not in the store"
-NO_SYNAPSE = "no synapse"
-#: Grey groups, last: ids in the units without the label, and partners not in the units.
-UNGROUPED = ("unknown", "not in units")
-#: Above this many ids the heatmap's axes name groups, not ids.
-MAX_ID_LABELS = 60
-#: Default dpi by extension (vector formats keep the matrix as one embedded image at 300 dpi).
-DPI = {".png": 200, ".svg": 300, ".pdf": 300}
-SUMMARY_NUMBERS = ("n_partners", "n_synapses", "size_sum", "share")
-THEMES = {
-    "white": {"face": (1.0, 1.0, 1.0, 1.0), "text": (0.2, 0.2, 0.2, 1.0), "muted": (0.45, 0.45, 0.45, 1.0),
-              "line": (0.55, 0.55, 0.55, 1.0), "uncovered": (0.86, 0.86, 0.86, 1.0),
-              "hatch": (0.62, 0.62, 0.62, 1.0), "warn": (0.85, 0.37, 0.01, 1.0), "cmap": "_r"},
-    "black": {"face": (0.0, 0.0, 0.0, 1.0), "text": (0.9, 0.9, 0.9, 1.0), "muted": (0.65, 0.65, 0.65, 1.0),
-              "line": (0.5, 0.5, 0.5, 1.0), "uncovered": (0.22, 0.22, 0.22, 1.0),
-              "hatch": (0.42, 0.42, 0.42, 1.0), "warn": (1.0, 0.65, 0.2, 1.0), "cmap": ""},
-}
-
-
-def theme(background: str) -> dict:
-    """The colours of a page: ``background`` is "white" or "black"."""
-    if background not in THEMES:
-        raise DataError(f"background {background!r} is not known; choose one of: {', '.join(THEMES)}")
-    return THEMES[background]
-
-
-@contextlib.contextmanager
-def _style(background: str):
-    """Text, ticks and spines in the page's contrast colour for artists made inside."""
-    import matplotlib
-
-    t = theme(background)
-    rc = {"figure.facecolor": t["face"], "axes.facecolor": t["face"], "savefig.facecolor": t["face"],
-          "axes.edgecolor": t["text"], "axes.labelcolor": t["text"], "text.color": t["text"],
-          "xtick.color": t["text"], "ytick.color": t["text"], "xtick.labelcolor": t["text"],
-          "ytick.labelcolor": t["text"], "font.size": 8, "axes.labelsize": 8, "axes.titlesize": 9,
-          "xtick.labelsize": 7, "ytick.labelsize": 7, "legend.fontsize": 7, "legend.frameon": False,
-          "hatch.linewidth": 0.6}
-    with matplotlib.rc_context(rc):
-        yield t
-
-
-def cmap_for(background: str):
-    """The value map: viridis without its end nearest the page (so the weakest connection stands
-    out from it), reversed on white; zero (under) is the page, uncovered (bad) transparent."""
-    import matplotlib
-    from matplotlib.colors import ListedColormap
-
-    t = theme(background)
-    ramp = np.linspace(0.0, 0.88, 256)[::-1] if t["cmap"] else np.linspace(0.12, 1.0, 256)
-    cmap = ListedColormap(matplotlib.colormaps[palettes.SEQUENTIAL_MAP](ramp), name="circuit")
-    return cmap.with_extremes(under=t["face"], bad=(0, 0, 0, 0))
-
-
-def group_palette(column: str | None, labels) -> dict[str, tuple]:
-    """Label -> RGBA from the units palette of ``column``; ungrouped partners are grey."""
-    known = [str(v) for v in pd.Series(list(labels)).dropna().unique() if str(v) not in UNGROUPED]
-    palette = palettes.palette_for(column or "group", known)
-    palette.update({name: palettes.UNKNOWN for name in UNGROUPED})
-    return palette
-
-
-def _groups(labels: np.ndarray) -> list[tuple[str, int, int]]:
-    """Runs of equal labels in matrix order: (label, start, stop)."""
-    if not len(labels):
-        return []
-    starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]])
-    stops = np.r_[starts[1:], len(labels)]
-    return [(str(labels[a]), int(a), int(b)) for a, b in zip(starts, stops)]
-
-
-@dataclass
-class Heatmap:
-    """What :func:`draw_heatmap` drew: the matrix image, its colour bar, legend handles, groups."""
-
-    image: object
-    colorbar: object | None
-    handles: list = field(default_factory=list)
-    groups: list = field(default_factory=list)  # (label, start, stop) in matrix order
-    colors: dict = field(default_factory=dict)  # label -> RGBA of the group strips
-
-
-def value_norm(conn):
-    """Linear norm from the smallest to the largest positive value (99.5th percentile when
-    there are many, the rest saturate); zero falls below it and is drawn as the page."""
-    from matplotlib.colors import Normalize
-
-    values = conn.matrix.to_numpy(dtype=float)
-    positive = values[np.asarray(conn.covered, dtype=bool) & (values > 0)]
-    if not len(positive):
-        return Normalize(1.0, 2.0), False
-    lo, hi = float(positive.min()), float(positive.max())
-    top = float(np.percentile(positive, 99.5)) if len(positive) > 200 else hi
-    if conn.value == "count":
-        top = float(math.ceil(top))
-    top = max(top, lo)
-    if top <= lo:
-        lo = top / 2.0
-    return Normalize(lo, top), top < hi
-
-
-def draw_heatmap(ax, conn, background: str = "white", colorbar: bool = True, legend: bool = True,
-                 max_id_labels: int = MAX_ID_LABELS) -> Heatmap:
-    """Draw ``conn.matrix`` into ``ax`` (pre rows, post columns; data coordinates: column x, row y)."""
-    from matplotlib.patches import Patch, Rectangle
-    from matplotlib.ticker import MaxNLocator
-
-    with _style(background) as t:
-        values = conn.matrix.to_numpy(dtype=float)
-        n = values.shape[0]
-        covered = np.asarray(conn.covered, dtype=bool)
-        norm, clipped = value_norm(conn)
-        smooth = {"interpolation": "antialiased", "interpolation_stage": "rgba"} if n > 600 else \
-            {"interpolation": "nearest"}
-        ax.add_patch(Rectangle((-0.5, -0.5), n, n, facecolor=t["uncovered"], edgecolor=t["hatch"],
-                               hatch="////", linewidth=0, zorder=1, gid="not-in-store"))
-        image = ax.imshow(np.ma.array(values, mask=~covered), cmap=cmap_for(background), norm=norm,
-                          aspect="equal", zorder=2, **smooth)
-        image.set_gid("connectivity")
-        ax.add_patch(Rectangle((-0.5, -0.5), n, n, fill=False, edgecolor=t["line"], linewidth=0.6, zorder=4))
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        result = Heatmap(image, None)
-        outer = _group_strips(ax, conn, n, t, result) if conn.labels is not None and n else -0.5
-        ax.set_xlim(outer, n - 0.5)
-        ax.set_ylim(n - 0.5, outer)
-        _heatmap_ticks(ax, conn, result.groups, n, max_id_labels)
-        if (covered & (values == 0)).any():
-            result.handles.append(Patch(facecolor=t["face"], edgecolor=t["line"], linewidth=0.5, label=NO_SYNAPSE))
-        if (~covered).any():
-            result.handles.append(Patch(facecolor=t["uncovered"], edgecolor=t["hatch"], hatch="////",
-                                        linewidth=0, label=NOT_IN_STORE))
-        if colorbar:
-            cb = ax.figure.colorbar(image, ax=ax, shrink=0.55, aspect=22, pad=0.02,
-                                    extend="max" if clipped else "neither")
-            cb.set_label(VALUE_LABELS.get(conn.value, str(conn.value)))
-            cb.outline.set_edgecolor(t["line"])
-            if conn.value == "count":
-                cb.locator = MaxNLocator(integer=True)
-                cb.update_ticks()
-            result.colorbar = cb
-        if legend and result.handles:
-            figure_legend(ax.figure, result.handles)
-    return result
-
-
-def _group_strips(ax, conn, n: int, t: dict, result: Heatmap) -> float:
-    """Colour strips of the groups above and left of the matrix, lines between contiguous
-    groups; returns the outer edge of the strips (data coordinates)."""
-    from matplotlib.patches import Patch
-
-    labels = pd.Series(conn.labels).astype("string").fillna("unknown").to_numpy(dtype=str)
-    if len(labels) != n:
-        raise DataError(f"the connectivity has {n} ids but {len(labels)} group labels")
-    result.groups = _groups(labels)
-    result.colors = group_palette(conn.order_by, labels)
-    rgba = np.array([result.colors.get(v, palettes.UNKNOWN) for v in labels], dtype=float)
-    edge = -0.5 - max(0.008 * n, 0.2)
-    outer = edge - max(0.03 * n, 0.8)
-    ax.imshow(rgba[None], extent=(-0.5, n - 0.5, edge, outer), zorder=2, interpolation="nearest", gid="groups-top")
-    ax.imshow(rgba[:, None], extent=(outer, edge, n - 0.5, -0.5), zorder=2, interpolation="nearest",
-              gid="groups-left")
-    if 1 < len(result.groups) == len(set(labels)):  # contiguous groups: mark their edges
-        at = [a - 0.5 for _, a, _ in result.groups[1:]]
-        ax.hlines(at, outer, n - 0.5, colors=[t["line"]], linewidths=0.5, zorder=3)
-        ax.vlines(at, outer, n - 0.5, colors=[t["line"]], linewidths=0.5, zorder=3)
-    result.handles = [Patch(facecolor=result.colors[g], label=g) for g in dict.fromkeys(g for g, _, _ in result.groups)]
-    return outer
-
-
-def _heatmap_ticks(ax, conn, groups, n: int, max_id_labels: int) -> None:
-    """Root ids on both axes up to ``max_id_labels`` ids; beyond, group names at group centres
-    (those tall enough for a line of text), else none."""
-    if 0 < n <= max_id_labels:
-        names = [str(int(r)) for r in conn.matrix.index]
-        size = 6 if n <= 30 else 4.5
-        ax.set_yticks(range(n), names, fontsize=size)
-        ax.set_xticks(range(n), [str(int(r)) for r in conn.matrix.columns], fontsize=size, rotation=90)
-        ax.tick_params(length=1.5, width=0.4, pad=1)
-    else:
-        height_pt = ax.bbox.height * 72.0 / ax.figure.dpi
-        big = [(g, (a + b - 1) / 2) for g, a, b in groups if (b - a) / max(n, 1) * height_pt >= 9]
-        ax.set_yticks([c for _, c in big], [g for g, _ in big])
-        ax.set_xticks([c for _, c in big], [g for g, _ in big], rotation=90)
-        ax.tick_params(length=0, pad=2)
-    ax.set_ylabel(f"presynaptic neuron ({n:,})")
-    ax.set_xlabel(f"postsynaptic neuron ({n:,})")
-
-
-def figure_legend(fig, handles, ncol: int | None = None):
-    """One legend below the axes (outside them under constrained layout)."""
-    engine = fig.get_layout_engine()
-    loc = "outside lower center" if engine is not None and type(engine).__name__ == "ConstrainedLayoutEngine" \
-        else "lower center"
-    across = max(1, int(fig.get_figwidth() // 1.25))
-    return fig.legend(handles=handles, loc=loc, ncol=ncol or min(len(handles), across), handlelength=1.2,
-                      columnspacing=1.2)
-
-
-def pick_pair(conn, x, y) -> tuple[int, int] | None:
-    """The (pre, post) root ids of the heatmap cell at data coordinates (x, y), or None off the matrix."""
-    if x is None or y is None or not (np.isfinite(x) and np.isfinite(y)):
-        return None
-    col, row = int(np.floor(float(x) + 0.5)), int(np.floor(float(y) + 0.5))
-    n_rows, n_cols = conn.matrix.shape
-    if not (0 <= row < n_rows and 0 <= col < n_cols):
-        return None
-    return int(conn.matrix.index[row]), int(conn.matrix.columns[col])
-
+__all__ = ["DPI", "MAX_ID_LABELS", "NOT_IN_STORE", "NO_SYNAPSE", "SUMMARY_NUMBERS", "THEMES", "UNGROUPED",
+           "VALUE_LABELS", "Heatmap", "cmap_for", "connection_size_histogram", "connectivity_figure",
+           "draw_depth_histogram", "draw_heatmap", "draw_partner_bars", "draw_size_histogram", "figure_legend",
+           "group_palette", "partners_figure", "pick_pair", "pool_matrix", "save", "style", "summary_group_column",
+           "theme", "value_norm"]
 
 def draw_size_histogram(ax, sizes, background: str = "white", bins: int = 40) -> None:
     """Histogram of connection sizes on a log axis, with the log-normal of their log mean and spread."""
@@ -241,7 +36,7 @@ def draw_size_histogram(ax, sizes, background: str = "white", bins: int = 40) ->
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    with _style(background) as t:
+    with style(background) as t:
         sizes = np.asarray(sizes, dtype=float)
         sizes = sizes[np.isfinite(sizes) & (sizes > 0)]
         ax.set_xscale("log")
@@ -280,7 +75,7 @@ def summary_group_column(summary: pd.DataFrame) -> str:
 
 def draw_partner_bars(ax, summary: pd.DataFrame, background: str = "white", direction: str = "inputs") -> None:
     """Horizontal bars of synapses by partner group (palette order, ungrouped last), numbers at the ends."""
-    with _style(background) as t:
+    with style(background) as t:
         by = summary_group_column(summary)
         names = summary[by].astype("string").fillna(UNGROUPED[0]).to_numpy(dtype=str)
         palette = group_palette(by, names)
@@ -295,8 +90,9 @@ def draw_partner_bars(ax, summary: pd.DataFrame, background: str = "white", dire
         ypos = np.arange(len(names))
         ax.barh(ypos, n_syn, color=colors, height=0.72, edgecolor=t["line"], linewidth=0.3, gid="partner-bars")
         for y, value in zip(ypos, n_syn):
-            ax.text(value, y, f" {value:,} ({value / total:.0%})", va="center", ha="left", fontsize=7,
-                    color=t["text"])
+            share = value / total
+            ax.text(value, y, f" {value:,} ({'<1%' if 0 < share < 0.005 else f'{share:.0%}'})", va="center",
+                    ha="left", fontsize=7, color=t["text"])
         ax.set_yticks(ypos, [f"{name} ({c:,} cell{'s' if c != 1 else ''})" for name, c in zip(names, n_cells)])
         ax.set_ylim(max(len(names), 1) - 0.5, -0.5)
         ax.set_xlim(0, max(int(n_syn.max()) if len(n_syn) else 1, 1) * 1.3)
@@ -313,7 +109,7 @@ def draw_depth_histogram(ax, synapses: pd.DataFrame, layers: pd.DataFrame | None
     """Synapses per ``bin_um`` of depth below the pia (pia at the top), the cortical layers marked."""
     from matplotlib.transforms import blended_transform_factory
 
-    with _style(background) as t:
+    with style(background) as t:
         key = "input" if direction == "inputs" else "output"
         colours = palettes.SYNAPSE_DIRECTION_ON_WHITE if background == "white" else palettes.SYNAPSE_DIRECTION
         depth = np.asarray(synapses.get("ctr_pt_position_y", []), dtype=float)
@@ -384,7 +180,7 @@ def _frame(fig, background: str, title: str | None, synthetic: bool, credit: str
 def connectivity_figure(conn, background: str = "white", title: str | None = None, synthetic: bool = False,
                         credit: str | None = None, sizes: bool = False, figsize=None):
     """The connectivity matrix as a figure; ``sizes`` adds the histogram of connection sizes."""
-    with _style(background):
+    with style(background):
         fig = _new_figure(figsize or ((11.0, 6.6) if sizes else (7.6, 7.0)), background)
         if sizes:
             grid = fig.add_gridspec(1, 2, width_ratios=(2.4, 1))
@@ -403,7 +199,7 @@ def connectivity_figure(conn, background: str = "white", title: str | None = Non
 def connection_size_histogram(conn, background: str = "white", title: str | None = None,
                               synthetic: bool = False, credit: str | None = None, figsize=(4.8, 3.8)):
     """The summed synapse size of each connection the store covers, on a log axis."""
-    with _style(background):
+    with style(background):
         fig = _new_figure(figsize, background)
         ax = fig.add_subplot()
         _frame(fig, background, title or "Connection sizes", synthetic, credit)
@@ -420,7 +216,7 @@ def partners_figure(partners, summary: pd.DataFrame, layers: pd.DataFrame | None
     word = "from" if partners.direction == "inputs" else "onto"
     head = f"{partners.direction.capitalize()} of {int(partners.root_id)}: {n_syn:,} synapses {word} " \
            f"{n_cells:,} partners"
-    with _style(background):
+    with style(background):
         fig = _new_figure(figsize, background)
         bars_ax, depth_ax = fig.subplots(1, 2, width_ratios=(1.7, 1))
         _frame(fig, background, f"{title} - {head}" if title else head, synthetic, credit,

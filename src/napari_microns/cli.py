@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .cli_circuit import add_connectivity, add_partners, check_circuit
 from .cli_figure2d import add_figure2d
-from .cli_files import add_import_arguments, add_position_unit, check_morphology, report_outside, run_import
+from .cli_files import add_import_arguments, add_position_unit, check_morphology, import_covers, report_outside, run_import
 from .core.errors import MicronsError
 from .output import add_output_arguments, output_kwargs
 
@@ -238,7 +238,7 @@ def run_synapses(args) -> None:
             print("  import these again (their rows were only in the damaged files): " + ", ".join(result["lost_imports"]))
         return
     if args.import_path is not None:
-        result = ds.import_synapses(args.import_path, position_unit=args.position_unit)
+        result = ds.import_synapses(args.import_path, position_unit=args.position_unit, covers=args.covers)
         report_outside(result)
         print(f"imported {result['rows']:,} {result['kind']} rows from {result['origin']} into {ds.synapse_store.root}")
         if result.get("conflicting_ids"):
@@ -381,10 +381,12 @@ def check_arguments(args) -> None:
         args.root_ids = _root_ids(args.root_ids)
     elif args.command in ("partners", "connectivity"):
         check_circuit(args)
-    elif args.command == "synapses" and args.import_path is None:
+    elif args.command == "synapses":
         from .core.ids import ids_argument
 
-        args.pre, args.post = ids_argument(args.pre, "--pre"), ids_argument(args.post, "--post")
+        args.covers = import_covers(args)  # --import --complete: --pre x --post; --complete alone: one line
+        if args.import_path is None:
+            args.pre, args.post = ids_argument(args.pre, "--pre"), ids_argument(args.post, "--post")
     for option, attr, folder in (("--datadir", "datadir", True), ("--sample-dir", "sample_dir", True),
                                  ("--out", "out", False), ("--screenshot", "screenshot", False),
                                  ("--movie", "movie", False)):

@@ -24,9 +24,24 @@ def add_import_arguments(p) -> None:
 
 
 def add_position_unit(p) -> None:
-    """``--position-unit`` of ``synapses --import``."""
+    """``--position-unit`` and ``--complete`` of ``synapses --import``."""
     p.add_argument("--position-unit", choices=["voxel", "nm"], default="voxel",
                    help="unit of the imported positions: voxel (4x4x40 nm, default) or nm")
+    p.add_argument("--complete", action="store_true",
+                   help="with --import: the file holds EVERY synapse from --pre to --post (e.g. all outputs of a "
+                        "neuron: --pre ID --post all), so partner tables and connectivity count those pairs as complete")
+
+
+def import_covers(args) -> dict | None:
+    """``covers=`` of ``synapses --import --complete``: the --pre and --post ids (checked before)."""
+    if not getattr(args, "complete", False):
+        return None
+    if args.import_path is None:
+        raise MicronsError("--complete goes with --import FILE: it says the file holds every synapse from --pre to --post")
+    from .core.ids import ids_argument
+
+    pre, post = ids_argument(args.pre, "--pre"), ids_argument(args.post, "--post")
+    return {"pre": "all" if pre is None else pre.tolist(), "post": "all" if post is None else post.tolist()}
 
 
 def check_morphology(args, root_ids) -> None:

@@ -8,6 +8,7 @@ never colour columns. No napari or Qt imports; :mod:`.layer_data` and the Scene 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,7 +121,7 @@ def connection_scale(partners: pd.DataFrame, value: str) -> palettes.ColourScale
     if value == "count" and len(values):
         low, high = float(values.min()), float(values.max())
         limits = (low, max(high, low + 1.0))  # one partner, or all with one synapse: still a range
-    return palettes.colour_scale(values, column, limits)
+    return dataclasses.replace(palettes.colour_scale(values, column, limits), start=palettes.BRIGHT_START)
 
 
 def connection_colors(root_ids, partners: pd.DataFrame, value: str, neuron: int | None = None) -> np.ndarray:

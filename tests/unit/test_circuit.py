@@ -339,3 +339,20 @@ def test_lookup_of_some_columns_matches_the_whole_rows(tmp_path, n_ids):
     with pytest.raises(DataError, match="no column"):
         store.lookup("synapses", "pre", roots, columns=["weight"])
     assert store.lookup("synapses", "pre", [], columns=[PRE]).column_names == [PRE]
+
+
+def test_cli_import_complete_declares_what_the_file_covers(tmp_path, capsys):
+    path = tmp_path / "outputs_of_r.csv"
+    synapses()[lambda d: d[PRE] == R].to_csv(path, index=False)
+    code, out, err = run(["synapses", "--datadir", tmp_path, "--import", path, "--complete", "--pre", R,
+                          "--post", "all"], capsys)
+    assert code == 0, err
+    store = Dataset(tmp_path, version=1300).synapse_store
+    got = partners(store, units(), R, "outputs")
+    assert got.complete and got.table["n_synapses"].tolist() == [2, 1]
+    assert not partners(store, units(), P1, "outputs").complete  # only R's outputs were declared
+    assert pair_coverage(store, [R, P1], [P2]).ravel().tolist() == [True, False]
+    code, out, err = run(["synapses", "--datadir", tmp_path, "--complete", "--pre", R], capsys)
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "--complete goes with --import" in err
+    code, out, err = run(["synapses", "--datadir", tmp_path, "--import", path, "--complete", "--pre", "12x"], capsys)
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "--pre" in err

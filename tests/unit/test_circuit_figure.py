@@ -247,3 +247,14 @@ def test_the_module_is_pure_matplotlib():
             names.add(node.module)
     assert not {n for n in names if n.split(".")[0] in ("napari", "qtpy", "PyQt5", "PySide2")}
     assert not {n for n in names if "pyplot" in n}
+
+
+def test_pooling_keeps_the_strongest_pair_of_each_block_and_masks_uncovered_blocks():
+    values = np.zeros((5, 5))
+    values[0, 1], values[3, 3], values[4, 0] = 2.0, 7.0, 1.0
+    covered = np.ones((5, 5), dtype=bool)
+    covered[:2, 2:4] = False  # block (0, 1) entirely uncovered
+    pooled, side = cf.pool_matrix(values, covered, 2)
+    assert side == 6 and pooled.shape == (3, 3)
+    assert pooled[0, 0] == 2.0 and pooled[1, 1] == 7.0 and pooled[2, 0] == 1.0 and pooled[2, 2] == 0.0
+    assert pooled.mask.tolist() == [[False, True, False], [False, False, False], [False, False, False]]

@@ -18,6 +18,10 @@ from .widgets import button, note
 VALUES = {"synapses": "count", "size": "size", "log size": "log_size"}
 
 
+#: the heatmap's largest side in image pixels: more ids are max-pooled (circuit_heatmap.pool_matrix)
+POOL_TO = 240
+
+
 class ConnectivityPanel(QGroupBox):
     """The matrix of :attr:`CircuitScene.connectivity`, computed and explored through the circuit scene."""
 
@@ -91,11 +95,11 @@ class ConnectivityPanel(QGroupBox):
             covered = conn.covered
             connected = int((covered & (conn.matrix.to_numpy() > 0)).sum())
             self.note_label.setText(f"{n:,} neurons; {int(covered.sum()):,} of {n * n:,} pairs covered by the "
-                                    f"store, {connected:,} connected; click a cell for its synapses")
+                                    f"store (hatched grey: not in the store), {connected:,} connected; click a cell for its synapses")
             try:
                 with styled():
-                    self.heatmap = cf.draw_heatmap(figure.add_subplot(), conn, background=BACKGROUND,
-                                                   max_id_labels=0)  # ids: click a cell
+                    self.heatmap = cf.draw_heatmap(figure.add_subplot(), conn, background=BACKGROUND, legend=False,
+                                                   max_id_labels=0, pool_to=POOL_TO)  # ids: click a cell; types: the strips
                     cf.draw_size_histogram(sizes.add_subplot(), conn.connection_sizes(), background=BACKGROUND)
             except MicronsError as exc:
                 notify_error(str(exc))

@@ -22,7 +22,7 @@ DPI = 100
 def styled():
     """The figures' style (page, text and tick colours, font sizes) for axes made in the panels:
     make and draw them inside it."""
-    return cf._style(BACKGROUND)
+    return cf.style(BACKGROUND)
 
 
 def figure_canvas(height_px: int, width_px: int = 360):

@@ -210,6 +210,9 @@ SEQUENTIAL_MAP = "viridis"
 CYCLIC_MAP = "twilight_shifted"
 #: Units with no value in a numeric colour column: a muted, faint grey ("no data").
 NO_DATA = _hex("#6e6e6e", 0.25)
+#: Where a map starts when its lowest values must stand out from a black page (viridis' darkest
+#: third is lost on black): connection strengths, whose weakest are most of them.
+BRIGHT_START = 0.3
 #: Units that are not partners while the units are coloured by connection: almost invisible.
 NOT_PARTNER = _hex("#8c8c8c", 0.06)
 #: The neuron whose partners are shown, and the highlighted partner's ring.
@@ -275,12 +278,13 @@ class ColourScale:
     cmap: str = SEQUENTIAL_MAP
     period: float | None = None  # angles: colours wrap every ``period`` (vmin 0, vmax period)
     missing: int = 0  # values with no number (NaN), drawn as NO_DATA
+    start: float = 0.0  # where on the colour map vmin falls (BRIGHT_START: the lowest value visible on black)
 
     def lut(self, n: int = _LUT_SIZE) -> np.ndarray:
         """(n, 4) float32 colours from vmin to vmax."""
         import matplotlib
 
-        return matplotlib.colormaps[self.cmap](np.linspace(0.0, 1.0, n)).astype(np.float32)
+        return matplotlib.colormaps[self.cmap](np.linspace(self.start, 1.0, n)).astype(np.float32)
 
 
 def colour_scale(values, column: str, limits: tuple[float, float] | None = None,

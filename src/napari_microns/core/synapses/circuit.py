@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..ids import parse_id, parse_ids
-from ..palettes import palette_for
+from ..palettes import palette_for, proofreading_status
 from .covers import pair_coverage, whole_side_covered
 from .schema import POST, PRE, SYNAPSE_SCHEMA
 
@@ -58,7 +58,10 @@ def _unit_rows(units: pd.DataFrame | None, ids: np.ndarray) -> pd.DataFrame | No
     if units is None or "pt_root_id" not in units.columns:
         return None
     present = units["pt_root_id"].isin(ids).to_numpy(dtype=bool)  # hashed: 3x np.isin's sort of 100k units
-    return units.loc[present].drop_duplicates("pt_root_id").set_index("pt_root_id")
+    rows = units.loc[present].drop_duplicates("pt_root_id").set_index("pt_root_id")
+    if "proofreading" not in rows.columns and {"strategy_axon", "strategy_dendrite"} <= set(rows.columns):
+        rows = rows.assign(proofreading=proofreading_status(rows["strategy_axon"], rows["strategy_dendrite"]).to_numpy())
+    return rows
 
 
 def _labels(values: pd.Series) -> np.ndarray:
