@@ -30,16 +30,6 @@ def widget(make_napari_viewer, qtbot):
                     timeout=10_000)
 
 
-@pytest.fixture
-def notifications():
-    from napari.utils.notifications import notification_manager
-
-    seen = []
-    notification_manager.notification_ready.connect(seen.append)
-    yield seen
-    notification_manager.notification_ready.disconnect(seen.append)
-
-
 def load(widget, qtbot, info, chosen=None):
     widget.data_panel.load(info.datadir, info.version)
     qtbot.waitUntil(lambda: widget.scene.features is not None and widget.data_panel.load_worker is None,

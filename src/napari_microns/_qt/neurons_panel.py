@@ -3,17 +3,16 @@ their skeletons, meshes and synapses in a napari thread worker, with progress an
 
 from __future__ import annotations
 
-import threading
 
-from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGroupBox, QInputDialog, QLabel, QPlainTextEdit,
                             QVBoxLayout)
 
 from ..colour_data import numeric_columns
 from ..core.errors import MicronsError
 from ..core.ids import parse_id, parse_ids
-from ..fetching import FETCH_KINDS, fetch_total, ids_text, one_line
+from ..fetching import FETCH_KINDS, one_line
 from ..scene import Scene
+from .fetch_job import FetchJob
 from .notify import notify_error
 from .units_table import UnitsTable
 from .widgets import button, compact, note, row
@@ -31,19 +30,12 @@ def synapse_colour_choices(features) -> dict[str, str]:
     return {**SYNAPSE_COLORS, **{f"partner {c}": c for c in numeric}}
 
 
-def _pieces(fetch):
-    """A generator function over a scene's fetch, for napari's thread worker."""
-    yield from fetch
-
-
 class NeuronsPanel(QGroupBox):
     """The chosen neurons (:attr:`Scene.chosen`, shown and edited as text) and their fetch."""
 
     def __init__(self, scene: Scene, parent=None):
         super().__init__("Neurons", parent)
         self.scene = scene
-        self.worker = None  # the running fetch, if any
-        self.handed_over = threading.Event()  # set when the UI thread has taken a fetched piece
         box = QVBoxLayout(self)
         self.ids_edit = QPlainTextEdit()
         self.ids_edit.setPlaceholderText("root ids: type or paste (commas, spaces or lines)")
@@ -81,6 +73,7 @@ class NeuronsPanel(QGroupBox):
         # napari redraw the whole 3D canvas once per piece (seconds with software GL).
         self.progress = note(visible=False, wrap=True)  # long id lists wrap instead of widening the dock
         box.addWidget(self.progress)
+        self.fetcher = FetchJob(scene, self.progress.setText, self._fetch_busy)
 
         scene.events.neurons_changed.connect(self._neurons_changed)
         scene.events.units_changed.connect(self._units_changed)
@@ -163,53 +156,20 @@ class NeuronsPanel(QGroupBox):
         self.scene.choose(ids)
         self.start_fetch(ids, [k for k, c in self.kind_checks.items() if c.isChecked()])
 
+    @property
+    def worker(self):
+        """The running fetch, if any."""
+        return self.fetcher.worker
+
     def start_fetch(self, root_ids, kinds=FETCH_KINDS):
         """Fetch in a napari thread worker; each finished piece is added as it arrives."""
-        from napari.qt.threading import create_worker
-
-        if self.worker is not None:
-            notify_error("a fetch is already running; cancel it first")
-            return None
-        self.handed_over = threading.Event()
-        try:
-            fetch = self.scene.fetch(root_ids, kinds, build=True, handed_over=self.handed_over,
-                                     synapse_color_by=self.synapse_color_combo.currentData())
-        except MicronsError as exc:
-            notify_error(one_line(exc))
-            return None
-        worker = create_worker(_pieces, fetch, _ignore_errors=True)
-        worker.yielded.connect(self._piece_arrived)
-        worker.errored.connect(lambda exc: notify_error(one_line(exc)))
-        worker.finished.connect(self._fetch_finished)
-        self.progress.setText(f"fetching 0 of {fetch_total(len(root_ids), kinds)}…")
-        self.progress.setVisible(True)
-        self.fetch_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.worker = worker
-        worker.start()
-        return worker
-
-    def _piece_arrived(self, piece):
-        what = "failed" if piece.kind == "error" else piece.kind
-        self.progress.setText(f"fetching {piece.done} of {piece.total}… ({what} {ids_text(piece.root_ids)})")
-        try:
-            if piece.kind == "error":
-                notify_error(piece.message)
-            else:
-                self.scene.add_fetched(piece)
-        except Exception as exc:  # noqa: BLE001 - a bad piece must not stop the others
-            notify_error(one_line(exc))
-        finally:
-            QTimer.singleShot(0, self.handed_over.set)  # the worker goes on once this piece is drawn
+        return self.fetcher.start(root_ids, kinds, synapse_color_by=self.synapse_color_combo.currentData())
 
     def cancel_fetch(self):
-        if self.worker is not None:
-            self.worker.quit()
-            self.handed_over.set()  # a worker waiting for the UI goes on to notice the cancel
-            self.cancel_button.setEnabled(False)
-
-    def _fetch_finished(self):
-        self.worker = None
-        self.fetch_button.setEnabled(True)
+        self.fetcher.cancel()
         self.cancel_button.setEnabled(False)
-        self.progress.setVisible(False)
+
+    def _fetch_busy(self, busy: bool):
+        self.progress.setVisible(busy)
+        self.fetch_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)

@@ -4,9 +4,6 @@ in 3D and fetch, and the units can be coloured by their connection with the neur
 
 from __future__ import annotations
 
-import threading
-
-from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -22,7 +19,7 @@ from .. import layer_data as ld
 from ..circuit_scene import CircuitScene
 from ..core.errors import MicronsError
 from ..core.synapses.circuit import LABEL_COLUMNS
-from ..fetching import fetch_total, ids_text, one_line
+from .fetch_job import FetchJob
 from .notify import notify_error, notify_info
 from .plots import BACKGROUND, Job, SortableFrameModel, figure_canvas, styled
 from .units_panel import colour_bar_icon
@@ -36,10 +33,6 @@ PARTNER_KINDS = (ld.KIND_SKELETON, ld.KIND_MESH)
 WARN_STYLE = "color: rgb(255, 166, 51);"
 
 
-def _pieces(fetch):
-    yield from fetch
-
-
 class PartnersPanel(QGroupBox):
     """The partners of :attr:`CircuitScene.partners`, shown and chosen through the circuit scene."""
 
@@ -48,8 +41,6 @@ class PartnersPanel(QGroupBox):
         self.circuit = circuit
         self.scene = circuit.scene
         self.job = Job(self._busy)
-        self.fetch_worker = None
-        self.handed_over = threading.Event()
         box = QVBoxLayout(self)
         self.neuron_combo = QComboBox()
         self.neuron_combo.setToolTip("One of the chosen neurons (Neurons panel)")
@@ -97,6 +88,7 @@ class PartnersPanel(QGroupBox):
         self.canvas = figure_canvas(300)
         box.addWidget(self.canvas)
         self.progress = note(visible=False, wrap=True)
+        self.fetcher = FetchJob(self.scene, self.progress.setText, self._busy)
         box.addWidget(self.progress)
 
         self.scene.events.neurons_changed.connect(self._neurons_changed)
@@ -221,49 +213,17 @@ class PartnersPanel(QGroupBox):
             return None
         return self.fetch_partner(partner)
 
+    @property
+    def fetch_worker(self):
+        """The running partner fetch, if any."""
+        return self.fetcher.worker
+
     def fetch_partner(self, partner: int):
         """Fetch a partner's skeleton and mesh in a worker (as the Neurons panel fetches)."""
-        from napari.qt.threading import create_worker
-
-        if self.fetch_worker is not None:
-            notify_error("a fetch is already running; cancel it first")
-            return None
-        self.handed_over = threading.Event()
-        try:
-            fetch = self.scene.fetch([partner], PARTNER_KINDS, build=True, handed_over=self.handed_over)
-        except MicronsError as exc:
-            notify_error(one_line(exc))
-            return None
-        worker = create_worker(_pieces, fetch, _ignore_errors=True)
-        worker.yielded.connect(self._piece_arrived)
-        worker.errored.connect(lambda exc: notify_error(one_line(exc)))
-        worker.finished.connect(self._fetch_finished)
-        self.fetch_worker = worker
-        self.progress.setText(f"fetching 0 of {fetch_total(1, PARTNER_KINDS)}…")
-        self._busy(True)
-        worker.start()
-        return worker
-
-    def _piece_arrived(self, piece):
-        self.progress.setText(f"fetching {piece.done} of {piece.total}… ({piece.kind} {ids_text(piece.root_ids)})")
-        try:
-            if piece.kind == "error":
-                notify_error(piece.message)
-            else:
-                self.scene.add_fetched(piece)
-        except Exception as exc:  # noqa: BLE001
-            notify_error(one_line(exc))
-        finally:
-            QTimer.singleShot(0, self.handed_over.set)
-
-    def _fetch_finished(self):
-        self.fetch_worker = None
-        self._busy(False)
+        return self.fetcher.start([partner], PARTNER_KINDS)
 
     def cancel(self):
-        if self.fetch_worker is not None:
-            self.fetch_worker.quit()
-            self.handed_over.set()
+        self.fetcher.cancel()
         self.job.cancel()
 
     def _busy(self, busy: bool):
