@@ -149,10 +149,10 @@ def run_connectivity(args) -> None:
         with atomic_path(out) as tmp:
             table.to_csv(tmp, na_rep="", float_format="%.15g")
     else:
-        from .circuit_figure import connectivity_figure
+        from .circuit_figure import connectivity_figure, save
+        from .sample import is_sample
 
-        fig = connectivity_figure(conn, background="white",
+        fig = connectivity_figure(conn, background="white", synthetic=is_sample(ds.layout),
                                   title=f"Connectivity among {which} ({args.value})")
-        with atomic_path(out) as tmp:
-            fig.savefig(tmp, dpi=200, format=suffix[1:])
+        save(fig, out)  # png 200 dpi, svg/pdf vector; atomic
     print(f"wrote {out}")

@@ -111,12 +111,15 @@ def test_units_coloured_by_connection_and_back(widget, qtbot, info):
     panel.colour_chosen()
     assert widget.circuit.connection_colouring == "size"
     assert panel.colour_bar.isVisibleTo(panel) and "size_sum" in panel.colour_note.text()
+    legend = [widget.units_panel.legend_list.item(i).text() for i in range(widget.units_panel.legend_list.count())]
+    assert legend[0].startswith("partners, size_sum") and f"the neuron {neuron}" in legend  # the Units legend too
     assert not np.allclose(np.array(layer.face_color)[is_partner], colors[is_partner])
     panel.colour_combo.setCurrentIndex(panel.colour_combo.findData(None))
     panel.colour_chosen()
     np.testing.assert_allclose(layer.face_color, before, atol=1e-6)
     assert widget.circuit.connection_colouring is None and layer.metadata["color_by"] == "cell_type"
     assert layer.opacity == pytest.approx(0.35)
+    assert widget.units_panel.legend_list.item(0).text().startswith("23P")  # the cell types' legend again
     # another colour-by chosen in the Units panel ends the connection colouring
     widget.circuit.colour_units_by_connection("count")
     widget.units_panel.color_combo.setCurrentText("layer")

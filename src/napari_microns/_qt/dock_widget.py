@@ -58,6 +58,8 @@ class MicronsWidget(QWidget):
         layout.addWidget(self.tabs)
         # the Neurons panel's synapse colour also recolours the synapses shown
         self.neurons_panel.synapse_color_combo.activated.connect(self._synapse_colour_chosen)
+        # the Units panel's legend tells the truth while the Partners tab colours the units
+        self.circuit.events.connection_colouring_changed.connect(self._connection_colouring_changed)
 
         napari_viewer.layers.events.inserted.connect(self._adopt_units_layer)
         self._adopt_units_layer()
@@ -65,6 +67,11 @@ class MicronsWidget(QWidget):
     def _adopt_units_layer(self, event=None):
         """The scene takes over a units layer opened by the reader or File > Open Sample."""
         self.scene.adopt(self.scene.units_layer)
+
+    def _connection_colouring_changed(self, value):
+        partners = self.circuit.partners
+        self.units_panel.show_connection_legend(self.circuit.connection_bar() if value is not None else None,
+                                                None if partners is None else int(partners.root_id))
 
     def _synapse_colour_chosen(self, _index=None):
         try:

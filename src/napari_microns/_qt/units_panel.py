@@ -9,6 +9,7 @@ from qtpy.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QListW
 
 from .. import colour_data as cd
 from .. import layer_data as ld
+from ..core import palettes
 from ..core.errors import MicronsError
 from ..fetching import one_line
 from ..scene import Scene
@@ -160,6 +161,19 @@ class UnitsPanel(QGroupBox):
         self.proofread_check.blockSignals(True)
         self.proofread_check.setChecked(filters.proofread_only)
         self.proofread_check.blockSignals(False)
+
+    def show_connection_legend(self, bar: cd.ColourBar | None, neuron: int | None = None):
+        """While another view colours the units (the Partners tab's connection colouring): its
+        colour bar, the neuron and the other units; None: the legend of the colour-by column."""
+        if bar is None:
+            return self._refresh_legend()
+        self.legend_list.clear()
+        lo, hi = bar.labels
+        self.legend_list.setIconSize(QSize(96, 12))
+        self.legend_list.addItem(QListWidgetItem(colour_bar_icon(bar), f"partners, {bar.column}: {lo} … {hi}"))
+        if neuron is not None:
+            self.legend_list.addItem(QListWidgetItem(swatch(palettes.CIRCUIT_NEURON), f"the neuron {neuron}"))
+        self.legend_list.addItem(QListWidgetItem(swatch(palettes.NOT_PARTNER[:3] + (1.0,)), "not a partner (faint)"))
 
     def _refresh_legend(self):
         self.legend_list.clear()

@@ -8,6 +8,7 @@ an uninterrupted run. Finished chunks are merged into the :class:`~.store.Synaps
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -208,8 +209,11 @@ class _Download:
             return n
 
         fatal: BaseException | None = None
+        queue = iter(todo)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synapses") as pool:
-            running = {pool.submit(run, i): i for i in todo}
+            # at most `workers` chunks in flight: a fatal error stops the run after those, however
+            # late this thread gets to see it (all submitted at once, idle workers went on asking)
+            running = {pool.submit(run, i): i for i in itertools.islice(queue, workers)}
             try:
                 while running:
                     finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -229,10 +233,8 @@ class _Download:
                             self.done.add(i)
                             self.report.rows += n
                         self._tick()
-                    if fatal is not None:
-                        for fut in running:
-                            fut.cancel()
-                        running = {f: i for f, i in running.items() if not f.cancelled()}
+                    if fatal is None:
+                        running.update({pool.submit(run, i): i for i in itertools.islice(queue, len(finished))})
             except BaseException:
                 # Ctrl-C or an unexpected error: do not start the queued chunks; finished ones are kept
                 for fut in running:
