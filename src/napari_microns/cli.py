@@ -27,7 +27,9 @@ import sys
 from pathlib import Path
 
 from .cli_circuit import add_connectivity, add_partners, check_circuit
-from .cli_figure2d import add_figure2d
+from .cli_em import add_emfigure
+from .cli_figure2d import add_figure2d, add_render_arguments
+from .cli_neuroglancer import add_neuroglancer
 from .cli_files import add_import_arguments, add_position_unit, check_morphology, import_covers, report_outside, run_import
 from .core.errors import MicronsError
 from .output import add_output_arguments, output_kwargs
@@ -276,22 +278,13 @@ def _root_ids(values, option: str = "--root-ids", required: bool = False) -> lis
                                        allow_empty=not required)]
 
 
-def _add_render_arguments(p) -> None:
-    from .camera import CAMERA_PRESETS
-
-    p.add_argument("--camera", choices=list(CAMERA_PRESETS), default="pia_up",
-                   help="camera preset (default: pia_up, an oblique 3D view with the pia at the top)")
-    p.add_argument("--movie", type=Path, metavar="FILE.mp4",
-                   help="also write a turntable movie (napari-animation; .mp4 or .gif)")
-
-
 def add_demo(sub) -> None:
     p = sub.add_parser("demo", help="open napari on the bundled SYNTHETIC sample (units, layers, neurons)")
     p.add_argument("--screenshot", type=Path, metavar="FILE.png",
                    help="render the demo to a PNG and exit (no window needed; uses Xvfb without a display)")
     p.add_argument("--sample-dir", type=Path, default=None,
                    help="where to generate the sample (default: $NAPARI_MICRONS_SAMPLE_DIR or ~/.cache/napari-microns/sample)")
-    _add_render_arguments(p)
+    add_render_arguments(p)
     p.set_defaults(run=run_demo)
 
 
@@ -325,7 +318,7 @@ def add_figure(sub) -> None:
     p.add_argument("--mesh", action="store_true", help="add the neurons' meshes")
     p.add_argument("--synapses", action="store_true", help="add the neurons' synapses (from the local store)")
     p.add_argument("--out", type=Path, required=True, metavar="FILE.png", help="image to write (.png, .jpg, .tif)")
-    _add_render_arguments(p)
+    add_render_arguments(p)
     add_output_arguments(p)
     p.set_defaults(run=run_figure)
 
@@ -341,7 +334,8 @@ def run_figure(args) -> None:
 
 SUBCOMMANDS = [add_download, add_process, add_login, add_morphology, add_synapses, add_demo, add_view, add_figure,
                lambda sub: add_figure2d(sub, add_data_arguments), lambda sub: add_partners(sub, add_data_arguments),
-               lambda sub: add_connectivity(sub, add_data_arguments)]
+               lambda sub: add_connectivity(sub, add_data_arguments), lambda sub: add_emfigure(sub, add_data_arguments),
+               lambda sub: add_neuroglancer(sub, add_data_arguments)]
 
 
 class _Parser(argparse.ArgumentParser):

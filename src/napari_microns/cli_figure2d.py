@@ -32,6 +32,16 @@ def add_figure2d(sub, add_data_arguments) -> None:
     p.set_defaults(run=run_figure2d)
 
 
+def add_render_arguments(p) -> None:
+    """``--camera`` and ``--movie`` of the commands that render the 3D scene (``demo``, ``figure``)."""
+    from .camera import CAMERA_PRESETS
+
+    p.add_argument("--camera", choices=list(CAMERA_PRESETS), default="pia_up",
+                   help="camera preset (default: pia_up, an oblique 3D view with the pia at the top)")
+    p.add_argument("--movie", type=Path, metavar="FILE.mp4",
+                   help="also write a turntable movie (napari-animation; .mp4 or .gif)")
+
+
 def root_ids_of(values: list[str]) -> list[int]:
     """``--root-ids``: ids (several arguments, each one id or a comma list), or one file of
     ids; in the order given, without repeats."""

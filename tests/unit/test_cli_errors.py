@@ -155,6 +155,29 @@ BAD_INPUTS = [
     ("connectivity-out-folder", ["connectivity", "--ids", ROOT, "--out", "{tmp}"], "write a .png"),
     ("connectivity-proofread-no-units", ["connectivity", "--datadir", "{tmp}", "--ids", "proofread", "--out", "{tmp}/x.csv"], "needs the processed units"),
     ("connectivity-empty-store", ["connectivity", "--datadir", "{tmp}", "--ids", ROOT, "--out", "{tmp}/x.png"], "no synapses in"),
+    # neuroglancer: ids, options, the state file, an empty store, --shorten without a token (before any work)
+    ("neuroglancer-no-ids", ["neuroglancer"], "required: ROOT_IDS"),
+    ("neuroglancer-id-letters", ["neuroglancer", "12a"], "ROOT_IDS: root id '12a' is not an integer"),
+    ("neuroglancer-id-2^64", ["neuroglancer", ROOT, "18446744073709551616"], "18446744073709551616"),
+    ("neuroglancer-bad-synapses", ["neuroglancer", ROOT, "--synapses", "all"], "invalid choice: 'all'"),
+    ("neuroglancer-bad-group-by", ["neuroglancer", ROOT, "--group-by", "layer"], "invalid choice: 'layer'"),
+    ("neuroglancer-bad-base", ["neuroglancer", ROOT, "--base", "spelunker"], "--base 'spelunker'"),
+    ("neuroglancer-out-folder", ["neuroglancer", ROOT, "--out", "{tmp}"], "--out {tmp} is a folder"),
+    ("neuroglancer-out-under-file", ["neuroglancer", ROOT, "--out", "{file}/s.json"], "{file} is a file, not a folder"),
+    ("neuroglancer-empty-store", ["neuroglancer", "--datadir", "{tmp}", ROOT], "no synapses in"),
+    # emfigure: one centre (a synapse, a soma or a point), a size, a figure file; then an empty store
+    ("emfigure-no-centre", ["emfigure", "--out", "{tmp}/x.png"], "one of the arguments --synapse-id --root-id --at is required"),
+    ("emfigure-two-centres", ["emfigure", "--root-id", ROOT, "--at", "1", "2", "3", "--out", "{tmp}/x.png"], "not allowed with argument"),
+    ("emfigure-id-letters", ["emfigure", "--root-id", "12a", "--out", "{tmp}/x.png"], "--root-id: root id '12a' is not an integer"),
+    ("emfigure-synapse-negative", ["emfigure", "--synapse-id", "-4", "--out", "{tmp}/x.png"], "--synapse-id"),
+    ("emfigure-at-letters", ["emfigure", "--at", "1", "two", "3", "--out", "{tmp}/x.png"], "--at needs three numbers"),
+    ("emfigure-at-nan", ["emfigure", "--at", "1", "nan", "3", "--out", "{tmp}/x.png"], "three finite numbers"),
+    ("emfigure-size-zero", ["emfigure", "--root-id", ROOT, "--size-um", "0", "--out", "{tmp}/x.png"], "--size-um must be above 0"),
+    ("emfigure-size-letters", ["emfigure", "--root-id", ROOT, "--size-um", "ten", "--out", "{tmp}/x.png"], "--size-um must be a number"),
+    ("emfigure-bad-suffix", ["emfigure", "--root-id", ROOT, "--out", "{tmp}/x.txt"], "a 2D figure is saved as"),
+    ("emfigure-out-folder", ["emfigure", "--root-id", ROOT, "--out", "{tmp}"], "is a folder"),
+    ("emfigure-root-ids-letters", ["emfigure", "--root-id", ROOT, "--root-ids", "1,x", "--out", "{tmp}/x.png"], "--root-ids"),
+    ("emfigure-empty-store", ["emfigure", "--datadir", "{tmp}", "--synapse-id", "5", "--out", "{tmp}/x.png"], "no single synapses"),
 ]
 
 
@@ -267,7 +290,7 @@ def test_bad_input_ends_in_one_line(argv, words, files, tmp_path, capsys, monkey
     code, out, err = run_main([a.format(**slots) for a in argv], capsys)
     assert_one_error_line(code, out, err, words.format(**slots))
     malformed = not argv or argv[0] == "frobnicate" or "invalid" in words or "required" in words \
-        or "unrecognized" in words or "expected" in words
+        or "unrecognized" in words or "expected" in words or "not allowed with" in words
     assert code == (2 if malformed else 1)
     assert not (tmp_path / "napari-microns-data").exists()  # nothing was started
     assert not (tmp_path / "x.png").exists()

@@ -15,10 +15,14 @@ from qtpy.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
 from ..circuit_scene import CircuitScene
 from ..core.errors import MicronsError
+from ..em_scene import EmScene
+from ..neuroglancer_scene import NeuroglancerScene
 from ..scene import Scene
 from .connectivity_panel import ConnectivityPanel
 from .data_panel import DataPanel
+from .em_panel import EmPanel
 from .figure_panel import FigurePanel
+from .neuroglancer_panel import NeuroglancerPanel
 from .neurons_panel import NeuronsPanel
 from .notify import notify_error
 from .partners_panel import PartnersPanel
@@ -49,10 +53,16 @@ class MicronsWidget(QWidget):
         self.circuit = CircuitScene(self.scene)
         self.partners_panel = PartnersPanel(self.circuit)
         self.connectivity_panel = ConnectivityPanel(self.circuit)
+        self.em = EmScene(self.scene)
+        self.em_panel = EmPanel(self.em)
         self.tabs = QTabWidget()
         self.tabs.addTab(_page(self.data_panel, self.units_panel, self.neurons_panel, self.figure_panel), "Scene")
         self.tabs.addTab(_page(self.partners_panel), "Partners")
         self.tabs.addTab(_page(self.connectivity_panel), "Connectivity")
+        self.tabs.addTab(_page(self.em_panel), "EM")
+        self.neuroglancer = NeuroglancerScene(self.scene)
+        self.neuroglancer_panel = NeuroglancerPanel(self.neuroglancer)
+        self.tabs.addTab(_page(self.neuroglancer_panel), "Neuroglancer")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs)

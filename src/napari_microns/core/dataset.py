@@ -20,6 +20,8 @@ import pandas as pd
 from .errors import DataError
 from .layout import Layout
 from .session import DEFAULT_RETRY, RetryPolicy, check_version, make_client
+from .dataset_em import EmMixin
+from .dataset_neuroglancer import NeuroglancerMixin
 from .dataset_synapses import SynapsesMixin
 from .versions import VersionTables, tables_for
 
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DATASTACK = "minnie65_public"
 
 
-class Dataset(SynapsesMixin):
+class Dataset(SynapsesMixin, EmMixin, NeuroglancerMixin):
     """A materialization version of a CAVE datastack, kept in ``datadir``.
 
     Parameters
@@ -56,6 +58,10 @@ class Dataset(SynapsesMixin):
         the datastack's segmentation source) or a cloud-volume path such as
         ``precomputed://file:///...``. None: ``<datadir>/<version>/sources.json``
         when present, else ``"cave"``. See ``docs/morphology.md``.
+    image_source, segmentation_source
+        Where EM imagery and segmentation cutouts come from (:meth:`em_cutout`): a
+        cloud-volume path, or ``"cave"`` (the datastack's image; the version's static
+        segmentation, else the graphene one). None: ``sources.json``, else ``"cave"``.
     """
 
     def __init__(
@@ -67,11 +73,15 @@ class Dataset(SynapsesMixin):
         retry: RetryPolicy = DEFAULT_RETRY,
         skeleton_source: str | None = None,
         mesh_source: str | None = None,
+        image_source: str | None = None,
+        segmentation_source: str | None = None,
     ):
         self.tables: VersionTables = tables_for(version)  # unknown version fails here, offline
         # morphology sources: None = <version>/sources.json, else the datastack's CAVE defaults
         self.skeleton_source = skeleton_source
         self.mesh_source = mesh_source
+        self.image_source = image_source  # EM sources (core/em/): same rule
+        self.segmentation_source = segmentation_source
         self.version = self.tables.version  # a whole number, checked by tables_for
         self.datastack = datastack
         self.layout = Layout(Path(datadir), self.version)

@@ -19,7 +19,7 @@ from ..core.transform import um_to_voxels
 from ..core.versions import tables_for
 
 #: Bump when the generator changes, so cached samples are rebuilt.
-SAMPLE_FORMAT = 2
+SAMPLE_FORMAT = 3
 SAMPLE_VERSION = 1300
 #: The roles (see ``core.versions.ROLES``) of the tables the units merge needs: the sample writes these.
 UNITS_ROLES = ("nucleus", "celltype", "brain_areas", "proofreading")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
-from ..layout import Layout, atomic_write_json, read_json
+from ..layout import Layout, atomic_write_json, make_dirs, read_json, write_lock
 from .precomputed import file_url
 from .readers import CaveReader, VolumeReader
 from .types import CAVE
@@ -95,10 +95,21 @@ def resolve_sources(layout: Layout, skeleton_source: str | None = None, mesh_sou
     return MorphologySources(_check_source(skel, "skeleton_source", origin_s), _check_source(mesh, "mesh_source", origin_m))
 
 
-def write_sources(layout: Layout, skeleton_source: str | None = None, mesh_source: str | None = None) -> Path:
-    """Write ``<datadir>/<version>/sources.json`` so the folder carries its own sources."""
-    doc = {k: v for k, v in (("skeleton_source", skeleton_source), ("mesh_source", mesh_source)) if v is not None}
+def write_sources(layout: Layout, skeleton_source: str | None = None, mesh_source: str | None = None,
+                  **other_sources: str | None) -> Path:
+    """Write ``<datadir>/<version>/sources.json`` so the folder carries its own sources.
+
+    The given keys are merged into the file (``None`` leaves a key as it is), under the
+    folder's lock; ``other_sources`` takes more keys (``image_source``, ``segmentation_source``).
+    """
+    given = dict(skeleton_source=skeleton_source, mesh_source=mesh_source, **other_sources)
     path = layout.root / SOURCES_FILE
-    atomic_write_json(path, doc)
+    make_dirs(layout.root)
+    with write_lock(layout.lock_file("sources"), f"the sources file {path}"):
+        doc = read_json(path) if path.exists() else {}
+        if not isinstance(doc, dict):
+            raise DataError(f"{path} must hold a JSON object; fix or delete it")
+        doc.update({k: v for k, v in given.items() if v is not None})
+        atomic_write_json(path, doc)
     return path
 
