@@ -10,6 +10,9 @@ voxels at mip 0, with the segmentation and one mask):
   folder each time;
 * cached: the same request again from a new ``Dataset`` (read the ``.npz``, verify its
   checksum, build the mask), median of ``--repeats``. Target: under 1 s once cached;
+* into napari: the cached cutout shown through ``EmScene.show`` (the EM panel's path) in a
+  viewer on a virtual display: the first time (new Image + Labels layers) and then (the new
+  cutout put into the layers shown), median of ``--repeats``;
 * peak RSS of this process (``resource.getrusage``).
 
     python benchmarks/bench_em.py [--repeats 7] [--folder /tmp/napari-microns-bench/em]
@@ -104,6 +107,8 @@ def main(argv=None) -> int:
         cached.append(time.perf_counter() - t)
     assert np.array_equal(again.image, cut.image) and np.array_equal(again.segmentation, cut.segmentation)
 
+    into = into_napari(data, image, seg, center, kwargs, args.repeats)
+
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cache_mb = sum(p.stat().st_size for p in (data / "1300" / "em").rglob("*.npz")) / 2**20
     med = statistics.median(cached)
@@ -113,9 +118,34 @@ def main(argv=None) -> int:
     print(f"cached: median {med:.3f} s over {len(cached)} (min {min(cached):.3f}, max {max(cached):.3f}); "
           f"target < {CACHED_TARGET_S:g} s -> {med / CACHED_TARGET_S:.2f} of the target "
           f"({'PASS' if med < CACHED_TARGET_S else 'FAIL'})")
+    print(f"into napari (cached cutout into the EM layers shown, EmScene.show, "
+          f"in a headless viewer): median {statistics.median(into):.3f} s over {len(into)} "
+          f"({'PASS' if statistics.median(into) < CACHED_TARGET_S else 'FAIL'} against < {CACHED_TARGET_S:g} s)")
     print(f"cache file: {cache_mb:.1f} MB; peak RSS of this process: {peak_mb:.0f} MB")
-    return 0 if med < CACHED_TARGET_S else 1
+    return 0 if med < CACHED_TARGET_S and statistics.median(into) < CACHED_TARGET_S else 1
 
+
+def into_napari(data, image, seg, center, kwargs, repeats) -> list[float]:
+    """Cached cutout -> the EM layers in a viewer, the EM panel's path (``EmScene.show``) without
+    the worker: the first call makes the Image and Labels layers, later ones put the new cutout
+    into them. Returns the times of the later calls; prints the first."""
+    import napari
+
+    from napari_microns.display import display_available
+    from napari_microns.em_scene import EmScene
+    from napari_microns.scene import Scene
+
+    with display_available():  # a virtual display (Xvfb) when there is none
+        viewer = napari.Viewer(show=False)
+        em = EmScene(Scene(viewer))
+        times = []
+        for _ in range(repeats + 1):
+            t = time.perf_counter()
+            em.show(Dataset(data, 1300, image_source=image, segmentation_source=seg).em_cutout(center, **kwargs))
+            times.append(time.perf_counter() - t)
+        viewer.close()
+    print(f"into napari, first time (cached cutout, new Image + Labels layers): {times[0]:.3f} s")
+    return times[1:]
 
 if __name__ == "__main__":
     sys.exit(main())

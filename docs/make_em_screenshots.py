@@ -22,11 +22,12 @@ import json
 import warnings
 from pathlib import Path
 
-from make_circuit_screenshots import BASKET, DOCS, _fetch, _frame, _shot, _window
+from make_circuit_screenshots import BASKET, DOCS, _fetch, _shot, _window
 
 
 def sample_pictures(info) -> None:
     from napari_microns import Dataset
+    from napari_microns.camera import frame_layers
     from napari_microns.em_figure import dataset_em_figure
     from napari_microns.figure2d import save
     from napari_microns.sample import MARKER_FILE
@@ -41,13 +42,19 @@ def sample_pictures(info) -> None:
             layer.opacity = 0.3  # see the slab through the soma
         if layer.name == "somata":
             layer.visible = False
+    widget.scene.set_context(opacity=0.08)  # the other cells: a faint context
     widget.em.show(widget.em.cutout_of({"center": center}, size_um=16.0, sections=1))
     widget.tabs.setCurrentWidget(widget.em_panel.parentWidget())
-    _frame(viewer, app, root, 2.5)  # close on the soma
+    frame_layers(viewer, [viewer.layers["EM image"]])  # the slab in the middle, the neuron around it
+    viewer.camera.zoom *= 0.45
+    app.processEvents()
     _shot(viewer, DOCS / "em_slab.png")
 
-    ng = widget.neuroglancer
-    link = ng.build_link(synapses="outputs", group_by="cell_type")
+    ng, panel = widget.neuroglancer, widget.neuroglancer_panel
+    panel.synapses_combo.setCurrentIndex(panel.synapses_combo.findData("outputs"))
+    panel.group_combo.setCurrentIndex(panel.group_combo.findData("cell_type"))
+    link = ng.build_link(synapses=panel.synapses_combo.currentData(), group_by=panel.group_combo.currentData())
+    panel.open_edit.setPlainText(link.text[:300] + "…")  # what a user pastes (shortened on screen)
     ng.open(link.text)
     widget.tabs.setCurrentWidget(widget.neuroglancer_panel.parentWidget())
     app.processEvents()

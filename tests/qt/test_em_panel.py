@@ -78,6 +78,25 @@ def test_soma_slab_lands_on_the_cutout_voxels_in_the_scene_frame(widget, qtbot, 
     assert "EM at" in widget.em_panel.status.text() and "150 × 150 × 1" in widget.em_panel.status.text()
 
 
+def test_a_second_cutout_goes_into_the_layers_shown(widget, qtbot, em_data):
+    _, _, rid, soma = em_data
+    widget.scene.choose([rid])
+    show(widget, qtbot, "soma", size=6.0)
+    image, labels = (widget.viewer.layers[n] for n in (el.EM_IMAGE_LAYER, el.EM_SEGMENTATION_LAYER))
+    moved = widget.em.cutout_of({"center": (soma[0] + 1.0, soma[1], soma[2])}, size_um=4.0)
+    inserted = []
+    widget.viewer.layers.events.inserted.connect(inserted.append)
+    widget.em.show(moved)
+    assert inserted == []  # the same two layers, new data: no layer made or removed
+    assert image.data.shape == (1, 100, 100) and np.array_equal(image.data[0].T, moved.image[:, :, 0])
+    world = np.asarray(image.data_to_world([0, 10, 20]))
+    np.testing.assert_allclose(ld.from_display(world)[0], moved.voxel_to_um([[20, 10, 0]])[0], atol=1e-6)
+    np.testing.assert_allclose(labels.data_to_world([0, 10, 20]), world, atol=1e-9)
+    label = el.label_of(labels.metadata, rid)
+    assert label is not None and label in np.unique(labels.data)  # the neuron is in the new labels
+    np.testing.assert_allclose(labels.get_color(label), widget.scene.color_of(rid))
+
+
 def test_a_new_chosen_neuron_takes_its_colour_in_the_segmentation(widget, qtbot, em_data):
     _, _, rid, _ = em_data
     widget.scene.choose([rid])

@@ -33,6 +33,7 @@ class NeuroglancerPanel(QWidget):
         layout.addWidget(self._out_box())
         layout.addWidget(self._in_box())
         ng.events.link_changed.connect(self._link_changed)
+        ng.events.opened.connect(self._opened)  # a state opened by a script too
         ng.scene.events.neurons_changed.connect(self._neurons_changed)
         self._neurons_changed(ng.scene.chosen)
         self._link_changed(ng.link)
@@ -161,7 +162,10 @@ class NeuroglancerPanel(QWidget):
         return self.open_clicked(str(path))
 
     def _parsed(self, parsed):
-        self.open_note.setText(self.ng.show_parsed(parsed).summary())
+        self.ng.show_parsed(parsed)  # announces `opened`: the status line follows (_opened)
+
+    def _opened(self, opened) -> None:
+        self.open_note.setText(opened.summary())
 
     # -- following the model ---------------------------------------------------------------
     def _busy(self, busy: bool) -> None:

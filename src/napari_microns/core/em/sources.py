@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import AuthError, DataError
-from ..layout import Layout, read_json
-from ..morphology.sources import SOURCES_FILE, _check_source, write_sources
+from ..errors import AuthError
+from ..layout import Layout
+from ..morphology.sources import _check_source, read_sources_file, write_sources
 from ..morphology.types import CAVE
 
 #: minnie65's public EM imagery (what ``client.info.image_source()`` answers for minnie65_public).
@@ -35,12 +35,7 @@ SEGMENTATION_KEY = "segmentation_source"
 def em_source_specs(layout: Layout, image_source: str | None = None,
                     segmentation_source: str | None = None) -> tuple[str, str]:
     """``(image, segmentation)``: each ``"cave"`` or a cloud-volume path, not yet resolved."""
-    from_file: dict = {}
-    path = layout.root / SOURCES_FILE
-    if path.exists():
-        from_file = read_json(path)
-        if not isinstance(from_file, dict):
-            raise DataError(f"{path} must hold a JSON object with image_source and/or segmentation_source")
+    from_file, path = read_sources_file(layout)
     specs = []
     for key, arg in ((IMAGE_KEY, image_source), (SEGMENTATION_KEY, segmentation_source)):
         value = arg if arg is not None else from_file.get(key)

@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 
-from ..credentials import check_token_host, token_destination
 from ..errors import DataError, MicronsError
+from ..morphology.readers import cloud_volume_kwargs
 from ..morphology.remote import Remote, plain
 from ..transform import nm_to_um
 
@@ -18,12 +18,7 @@ def open_volume(remote: Remote, source: str, what: str):
     """A CloudVolume for ``source`` (``what``: "EM image" or "segmentation", for messages)."""
     from cloudvolume import CloudVolume
 
-    kwargs = dict(use_https=True, progress=False, fill_missing=False)
-    if token_destination(source) is not None:
-        client = remote.client(need_token_for=f"the {what} source {source}")
-        check_token_host(source, client, policy=remote.retry)
-        if source.startswith("graphene://"):
-            kwargs["secrets"] = {"token": client.auth.token}
+    kwargs = cloud_volume_kwargs(remote, source, f"the {what} source {source}")
 
     def opener():
         try:

@@ -39,6 +39,19 @@ def looks_missing(exc: BaseException) -> bool:
     return any(s in text for s in ("do not exist", "does not exist", "missing corresponding mesh", "manifest not found"))
 
 
+def cloud_volume_kwargs(remote: Remote, source: str, need_token_for: str) -> dict:
+    """CloudVolume's arguments for ``source``. graphene:// (and middleauth+ URLs) carry the
+    user's CAVE token: only to the datastack's own servers or hosts the user allows, never to
+    one a data folder names (``need_token_for``: what the token is for, in messages)."""
+    kwargs = dict(use_https=True, progress=False, fill_missing=False)
+    if token_destination(source) is not None:
+        client = remote.client(need_token_for=need_token_for)
+        check_token_host(source, client, policy=remote.retry)
+        if source.startswith("graphene://"):
+            kwargs["secrets"] = {"token": client.auth.token}
+    return kwargs
+
+
 class VolumeReader:
     """A layer cloud-volume opens by its path."""
 
@@ -54,14 +67,7 @@ class VolumeReader:
         """A CloudVolume for ``source``."""
         from cloudvolume import CloudVolume
 
-        kwargs = dict(use_https=True, progress=False, fill_missing=False)
-        if token_destination(source) is not None:
-            # graphene:// (and middleauth+ URLs) carry the user's CAVE token: only to the
-            # datastack's own servers or hosts the user allows, never to one a data folder names
-            client = remote.client(need_token_for=source)
-            check_token_host(source, client, policy=remote.retry)
-            if source.startswith("graphene://"):
-                kwargs["secrets"] = {"token": client.auth.token}
+        kwargs = cloud_volume_kwargs(remote, source, source)
 
         def open_volume():
             try:

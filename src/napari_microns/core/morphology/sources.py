@@ -80,14 +80,19 @@ def _check_source(value, what: str, origin: str) -> str:
     return value
 
 
+def read_sources_file(layout: Layout) -> tuple[dict, Path]:
+    """``<datadir>/<version>/sources.json`` (``{}`` when there is none) and its path."""
+    path = layout.root / SOURCES_FILE
+    from_file = read_json(path) if path.exists() else {}
+    if not isinstance(from_file, dict):
+        raise DataError(f"{path} must hold a JSON object with source keys (skeleton_source, mesh_source, "
+                        "image_source, segmentation_source)")
+    return from_file, path
+
+
 def resolve_sources(layout: Layout, skeleton_source: str | None = None, mesh_source: str | None = None) -> MorphologySources:
     """Arguments first, then ``<datadir>/<version>/sources.json``, then the CAVE defaults."""
-    from_file: dict = {}
-    path = layout.root / SOURCES_FILE
-    if path.exists():
-        from_file = read_json(path)
-        if not isinstance(from_file, dict):
-            raise DataError(f"{path} must hold a JSON object with skeleton_source and/or mesh_source")
+    from_file, path = read_sources_file(layout)
     skel = skeleton_source if skeleton_source is not None else from_file.get("skeleton_source")
     mesh = mesh_source if mesh_source is not None else from_file.get("mesh_source")
     origin_s = "skeleton_source argument" if skeleton_source is not None else str(path)
