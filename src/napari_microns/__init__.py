@@ -14,13 +14,16 @@ from .core import (
     RetryPolicy,
     ServiceError,
     VersionError,
+    VersionList,
     supported_versions,
     tables_for,
+    versions,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AuthError", "DataError", "Dataset", "IncompleteError", "MicronsError", "NotFoundError",
-    "RetryPolicy", "ServiceError", "VersionError", "__version__", "supported_versions", "tables_for",
+    "RetryPolicy", "ServiceError", "VersionError", "VersionList", "__version__", "supported_versions", "tables_for",
+    "versions",
 ]

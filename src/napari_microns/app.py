@@ -109,6 +109,7 @@ def view(datadir, version: int, root_ids: Sequence[int] = (), color_by: str = "c
     from .display import require_display
 
     dataset, tables = open_processed(datadir, version)  # a folder that is not processed says so first
+    _check_stale(dataset, root_ids)
     require_display()
     _show(dataset, list(root_ids), color_by, mesh=False, synapses=False, out=None, tables=tables)
 
@@ -133,8 +134,18 @@ def figure(datadir, version: int, out: str | Path, root_ids: Sequence[int] = (),
     timing = movie_timing(frames, fps, seconds)
     check_fit(fit, root_ids)
     dataset, tables = open_processed(datadir, version)
+    _check_stale(dataset, root_ids)
     return _show(dataset, list(root_ids), color_by, mesh=mesh, synapses=synapses, out=out, camera=camera,
                  movie=movie, strict=True, tables=tables, options=options, title=title, timing=timing, fit=fit)
+
+
+def _check_stale(dataset, root_ids) -> None:
+    """Refuse, in one line, root ids edited since (a unit's root at another processed version
+    whose nucleus is now on another root id), naming the ids to use; before any window opens."""
+    from .core.roots import check_root_ids
+
+    if root_ids:
+        check_root_ids(dataset, list(root_ids), "--root-ids")
 
 
 def _show(dataset, root_ids, color_by, mesh, synapses, out, camera="pia_up", movie=None, strict=False,

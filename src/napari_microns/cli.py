@@ -30,7 +30,9 @@ from .cli_circuit import add_connectivity, add_partners, check_circuit
 from .cli_em import add_emfigure
 from .cli_figure2d import add_figure2d, add_render_arguments
 from .cli_neuroglancer import add_neuroglancer
-from .cli_files import add_import_arguments, add_position_unit, check_morphology, import_covers, report_outside, run_import
+from .cli_roots import add_roots
+from .cli_versions import add_versions
+from .cli_files import add_dump_arguments, add_import_arguments, add_position_unit, check_morphology, import_covers, report_outside, run_import
 from .core.errors import MicronsError
 from .output import add_output_arguments, output_kwargs
 
@@ -57,6 +59,7 @@ def add_download(sub) -> None:
     add_data_arguments(p)
     p.add_argument("--tables", nargs="+", metavar="TABLE", help="only these tables (default: all the version needs)")
     p.add_argument("--force", action="store_true", help="download again even if complete on disk")
+    add_dump_arguments(p)
     p.set_defaults(run=run_download)
 
 
@@ -64,21 +67,22 @@ def run_download(args) -> None:
     from tqdm import tqdm
 
     ds = _dataset(args)
+    ds.dump_source = args.dump_url
     wanted = args.tables or ds.tables.annotation_tables()
     with tqdm(total=len(wanted), unit="table", desc="tables") as bar:
-        rows: dict[str, int] = {}
+        rows, skipped = {}, {}  # skipped: optional tables the server lacks
 
         def progress(table, n):
             rows[table] = rows.get(table, 0) + n
             bar.set_postfix_str(f"{table}: {rows[table]:,} rows")
 
         for table in wanted:
-            ds.download_tables([table], force=args.force, progress=progress)
+            skipped.update(ds.download_tables([table], force=args.force, progress=progress, from_dump=args.from_dump).skipped)
             bar.update(1)
     from .core.tables import is_complete
 
     for table in wanted:
-        state = "complete" if is_complete(ds.layout, table) else "missing"
+        state = "complete" if is_complete(ds.layout, table) else f"skipped ({skipped[table]})" if table in skipped else "missing"
         print(f"{table}: {state} ({ds.layout.raw_table(table)})")
 
 
@@ -335,7 +339,8 @@ def run_figure(args) -> None:
 SUBCOMMANDS = [add_download, add_process, add_login, add_morphology, add_synapses, add_demo, add_view, add_figure,
                lambda sub: add_figure2d(sub, add_data_arguments), lambda sub: add_partners(sub, add_data_arguments),
                lambda sub: add_connectivity(sub, add_data_arguments), lambda sub: add_emfigure(sub, add_data_arguments),
-               lambda sub: add_neuroglancer(sub, add_data_arguments)]
+               lambda sub: add_neuroglancer(sub, add_data_arguments), lambda sub: add_roots(sub, DEFAULT_DATADIR),
+               lambda sub: add_versions(sub, DEFAULT_DATADIR)]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -23,6 +23,16 @@ def add_import_arguments(p) -> None:
                         "writers write) or voxel (4x4x40 nm)")
 
 
+def add_dump_arguments(p) -> None:
+    """``--from-dump`` and ``--dump-url`` of ``download`` (static dumps of expired versions)."""
+    p.add_argument("--from-dump", action="store_true",
+                   help="read the tables from the version's static dump without asking the server (expired "
+                        "versions are read from it anyway)")
+    p.add_argument("--dump-url", default=None, metavar="URL",
+                   help="where the dumps live: https://, gs:// or a file:// mirror (default: "
+                        "$NAPARI_MICRONS_DUMP_URL, else the public store)")
+
+
 def add_position_unit(p) -> None:
     """``--position-unit`` and ``--complete`` of ``synapses --import``."""
     p.add_argument("--position-unit", choices=["voxel", "nm"], default="voxel",

@@ -37,6 +37,9 @@ _QUERY = re.compile(re.escape(_MAT) + r"/version/(\d+)/table/([^/]+)/query")
 _META = re.compile(re.escape(_MAT) + r"/version/(\d+)/table/([^/]+)/metadata")
 _VERSIONS = re.compile(re.escape(_MAT) + r"/versions")
 _VERSION = re.compile(re.escape(_MAT) + r"/version/(\d+)$")
+_VERSIONS_META = re.compile(re.escape(_MAT) + r"/metadata(\?.*)?$")
+# get_tables() uses the v2 API even on a v3 client
+_TABLES = re.compile(re.escape(LOCAL + "/materialize/api/v2/datastack/" + DATASTACK) + r"/version/(\d+)/tables$")
 
 
 def arrow_body(df: pd.DataFrame) -> bytes:
@@ -65,6 +68,10 @@ class FakeCAVE:
     fault_fn: object = None
     requests: list[dict] = field(default_factory=list)
     expired_versions: list[int] = field(default_factory=list)
+    #: version -> (time_stamp, expires_on or None for never) in the server's format, for the versions metadata
+    version_dates: dict[int, tuple] = field(default_factory=dict)
+    #: how many times get_tables() was asked
+    table_list_requests: int = 0
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -93,6 +100,8 @@ class FakeCAVE:
         self.mock.add_callback(responses.GET, _META, callback=self._metadata)
         self.mock.add_callback(responses.GET, _VERSIONS, callback=self._versions)
         self.mock.add_callback(responses.GET, _VERSION, callback=self._version)
+        self.mock.add_callback(responses.GET, _VERSIONS_META, callback=self._versions_metadata)
+        self.mock.add_callback(responses.GET, _TABLES, callback=self._tables)
         return self
 
     def __exit__(self, *exc):
@@ -110,6 +119,25 @@ class FakeCAVE:
         md = {"version": version, "datastack": DATASTACK, "valid": True,
               "time_stamp": "2025-01-13T10:10:01.203215", "expires_on": "2080-06-05T10:10:01.203215"}
         return 200, {"Content-Type": "application/json"}, json.dumps(md)
+
+    def _versions_metadata(self, request):
+        """``get_versions_metadata``: the served versions, and with ``expired=True`` the expired ones too."""
+        expired = "expired=true" in request.url.lower()
+        listed = sorted(set(self.versions) | (set(self.expired_versions) if expired else set()))
+        default = ("2025-01-13T10:10:01.203215", "2025-06-05T10:10:01.203215")
+        md = [{"version": v, "datastack": DATASTACK, "valid": v in self.versions,
+               "time_stamp": self.version_dates.get(v, default)[0],
+               "expires_on": self.version_dates.get(v, default)[1]} for v in listed]
+        return 200, {"Content-Type": "application/json"}, json.dumps(md)
+
+    def _tables(self, request):
+        """``get_tables()``: the names of the tables the server has (404 for a version it does not serve)."""
+        version = int(_TABLES.search(request.url.split("?")[0]).group(1))
+        if version not in self.versions:
+            return 404, {"Content-Type": "application/json"}, json.dumps({"message": f"version {version} not found"})
+        with self._lock:
+            self.table_list_requests += 1
+        return 200, {"Content-Type": "application/json"}, json.dumps(sorted(self.tables))
 
     def _metadata(self, request):
         version, table = _META.search(request.url).groups()
@@ -243,7 +271,7 @@ def serve_http(fake: FakeCAVE, host: str = "127.0.0.1", port: int = 0):
     from types import SimpleNamespace
 
     routes = [("POST", _QUERY, fake._query), ("GET", _META, fake._metadata),
-              ("GET", _VERSIONS, fake._versions), ("GET", _VERSION, fake._version)]
+              ("GET", _VERSIONS, fake._versions), ("GET", _VERSION, fake._version), ("GET", _TABLES, fake._tables)]
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

@@ -62,6 +62,7 @@ BAD_INPUTS = [
     ("datadir-file-download", ["download", "--datadir", "{file}"], "is a file, not a folder"),
     ("datadir-file-figure", ["figure", "--datadir", "{file}", "--out", "{tmp}/x.png"], "is a file, not a folder"),
     ("datadir-file-view", ["view", "--datadir", "{file}"], "is a file, not a folder"),
+    ("datadir-file-versions", ["versions", "--datadir", "{file}"], "is a file, not a folder"),
     ("sample-dir-file", ["demo", "--sample-dir", "{file}"], "--sample-dir {file} is a file, not a folder"),
     ("out-under-file", ["figure", "--out", "{file}/x.png"], "--out {file}/x.png: {file} is a file, not a folder"),
     ("out-is-folder", ["figure", "--out", "{tmp}"], "--out {tmp} is a folder; name the file to write"),
@@ -178,6 +179,15 @@ BAD_INPUTS = [
     ("emfigure-out-folder", ["emfigure", "--root-id", ROOT, "--out", "{tmp}"], "is a folder"),
     ("emfigure-root-ids-letters", ["emfigure", "--root-id", ROOT, "--root-ids", "1,x", "--out", "{tmp}/x.png"], "--root-ids"),
     ("emfigure-empty-store", ["emfigure", "--datadir", "{tmp}", "--synapse-id", "5", "--out", "{tmp}/x.png"], "no single synapses"),
+    # roots: versions, ids and --how checked before any work; an unprocessed folder says so
+    ("roots-no-ids", ["roots", "--from", "1181", "--to", "1300"], "required: IDS"),
+    ("roots-no-from", ["roots", "--to", "1300", ROOT], "required: --from"),
+    ("roots-bad-to", ["roots", "--from", "1181", "--to", "99", ROOT], "materialization version 99 is not supported"),
+    ("roots-bad-how", ["roots", "--from", "1181", "--to", "1300", "--how", "soma", ROOT], "invalid choice: 'soma'"),
+    ("roots-id-letters", ["roots", "--from", "1181", "--to", "1300", "12a"], "IDS"),
+    ("roots-ids-all", ["roots", "--from", "1181", "--to", "1300", "all"], "IDS all: name the root ids"),
+    ("roots-csv-folder", ["roots", "--from", "1181", "--to", "1300", ROOT, "--csv", "{tmp}"], "--csv {tmp} is a folder"),
+    ("roots-unprocessed", ["roots", "--datadir", "{tmp}", "--from", "1181", "--to", "1300", ROOT], "run `napari-microns process"),
 ]
 
 

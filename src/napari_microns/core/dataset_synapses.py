@@ -42,6 +42,11 @@ class SynapsesMixin:
         plan = DownloadPlan.create(pre_ids, post_ids, table=self.tables["synapses"], version=self.layout.version,
                                    datastack=self.datastack, aggregate=aggregate,
                                    chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size)
+        from .roots import check_root_ids
+
+        # a stale id (a unit's root at another processed version, edited since) has no synapses here
+        check_root_ids(self, pre_ids, "pre ids")
+        check_root_ids(self, post_ids, "post ids")
         return download_synapses(lambda: self.client, self.layout, plan, workers=workers, progress=progress,
                                  policy=self.retry, page_limit=page_limit, store=self.synapse_store)
 

@@ -231,6 +231,10 @@ def build_units(layout: Layout, tables: VersionTables, functional: str = "none",
     # Corrections (v1718): override columns where the correction table has a value.
     summary["corrections_applied"] = {}
     for corr_table, columns in tables.corrections.items():
+        if not has_raw_table(layout, corr_table) and tables.is_optional(corr_table):
+            # unconfirmed at this version: the server may not have it (download skips it then)
+            summary.setdefault("corrections_skipped", []).append(corr_table)
+            continue
         if not has_raw_table(layout, corr_table):
             raise DataError(f"correction table {corr_table} is not in {layout.raw_dir}; run `napari-microns download` first")
         corr = read_annotation(layout, corr_table, "target_id", columns, summary)
@@ -324,6 +328,8 @@ def format_summary(summary: dict) -> str:
             lines.append(f"  kept newest of repeated rows in {table}: {n:,} older row(s) ignored, no unit removed")
     for table, n in summary.get("corrections_applied", {}).items():
         lines.append(f"  corrected {n:,} units from {table}")
+    for table in summary.get("corrections_skipped", []):
+        lines.append(f"  not corrected from {table}: optional at this version and not on disk (the server lacks it)")
     if summary.get("functional") != "none":
         lines.append(f"  functional ({summary['functional']}): {summary.get('functional_matched_units', 0):,} units matched, "
                      f"{summary.get('functional_rows', 0):,} rows")

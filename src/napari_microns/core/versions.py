@@ -23,6 +23,8 @@ class VersionTables:
     tables: dict[str, str]
     #: correction table -> the units columns it overrides (matched on target_id)
     corrections: dict[str, list[str]] = field(default_factory=dict)
+    #: tables this version may lack on the server (unconfirmed): skipped with a note, not an error
+    optional: tuple[str, ...] = ()
 
     def __getitem__(self, role: str) -> str:
         return self.tables[role]
@@ -30,6 +32,9 @@ class VersionTables:
     def annotation_tables(self) -> list[str]:
         """Every table the units merge reads (not the synapse table)."""
         return [self.tables[r] for r in ROLES if r in self.tables] + list(self.corrections)
+
+    def is_optional(self, table: str) -> bool:
+        return table in self.optional
 
 
 @lru_cache(maxsize=1)
@@ -72,4 +77,20 @@ def tables_for(version: int) -> VersionTables:
             f"materialization version {number} is not supported; supported versions: "
             + ", ".join(map(str, supported_versions()))
         )
-    return VersionTables(number, dict(entry["tables"]), dict(entry.get("corrections", {})))
+    return VersionTables(number, dict(entry["tables"]), dict(entry.get("corrections", {})),
+                         tuple(entry.get("optional", ())))
+
+
+def long_term_versions() -> list[int]:
+    """Versions kept long-term (not expiring after about a year): 117, 943, 1300."""
+    return sorted(int(v) for v in _registry().get("long_term", ()))
+
+
+def flat_segmentations() -> dict[int, str]:
+    """Static (flat) segmentation of minnie65 by version; its root ids are those of that version."""
+    return {int(v): src for v, src in _registry().get("flat_segmentations", {}).items()}
+
+
+def released_on(version: int) -> str | None:
+    """The release date the registry records for ``version`` (``YYYY-MM-DD``), or None."""
+    return _registry()["versions"].get(str(int(version)), {}).get("released")

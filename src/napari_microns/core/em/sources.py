@@ -17,16 +17,14 @@ from ..errors import AuthError
 from ..layout import Layout
 from ..morphology.sources import _check_source, read_sources_file, write_sources
 from ..morphology.types import CAVE
+from ..versions import flat_segmentations
 
 #: minnie65's public EM imagery (what ``client.info.image_source()`` answers for minnie65_public).
 MINNIE65_IMAGE = "precomputed://https://bossdb-open-data.s3.amazonaws.com/iarpa_microns/minnie/minnie65/em"
 
-#: Static (flat) segmentations of minnie65, by materialization version: root ids of that version.
-FLAT_SEGMENTATIONS = {
-    1300: "precomputed://gs://iarpa_microns/minnie/minnie65/seg_m1300",
-    943: "precomputed://gs://iarpa_microns/minnie/minnie65/seg_m943",
-    343: "precomputed://gs://iarpa_microns/minnie/minnie65/seg_m343",
-}
+#: Static (flat) segmentations of minnie65, by materialization version: root ids of that version
+#: (kept in the version registry, ``core/data/versions.json``).
+FLAT_SEGMENTATIONS = flat_segmentations()
 
 IMAGE_KEY = "image_source"
 SEGMENTATION_KEY = "segmentation_source"

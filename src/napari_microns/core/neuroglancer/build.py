@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import AuthError, DataError, MicronsError
+from ..versions import flat_segmentations
 
 #: The EM imagery of minnie65 (public, no token).
 EM_IMAGE_SOURCE = "precomputed://https://bossdb-open-data.s3.amazonaws.com/iarpa_microns/minnie/minnie65/em"
-#: Flat (static) segmentations by materialization version (public, no token).
-FLAT_SEGMENTATIONS = {v: f"precomputed://gs://iarpa_microns/minnie/minnie65/seg_m{v}" for v in (343, 943, 1300)}
+#: Flat (static) segmentations by materialization version (public, no token; from the version registry).
+FLAT_SEGMENTATIONS = flat_segmentations()
 #: The dynamic segmentation of minnie65_public (needs the CAVE token; shows the newest root ids).
 GRAPHENE_SEGMENTATION = "graphene://https://minnie.microns-daf.com/segmentation/table/minnie65_public"
 DEFAULT_BASE = "https://spelunker.cave-explorer.org/"
