@@ -99,6 +99,13 @@ def neuron_synapses(dataset, root_ids: Sequence[int]) -> pd.DataFrame:
     return both.reset_index(drop=True)
 
 
+def stale_root_ids(dataset, root_ids: Sequence[int], what: str = "chosen neurons") -> list[str]:
+    """One line per stale id among ``root_ids`` (a root id at another processed version of the
+    data folder, no longer at this one), naming the id to use (:func:`.core.roots.check_root_ids`);
+    ``[]`` without a dataset. The fetch may go ahead: a segment without a soma is no unit."""
+    return [] if dataset is None else dataset.warn_stale_ids(list(root_ids), what)
+
+
 def fetch_kinds(kinds: Iterable[str]) -> list[str]:
     """``kinds`` in fetch order (skeleton, mesh, synapses), unknown ones left out."""
     wanted = set(kinds)

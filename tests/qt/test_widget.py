@@ -348,3 +348,30 @@ def test_import_a_skeleton_file_from_the_neurons_panel(widget, qtbot, info, tmp_
     bad.write_text("1 1 x y z\n")
     assert neurons.import_file(str(bad), "864691135000000002") is None
     assert len(notifications) == 1 and "bad.swc" in str(notifications[0].message)
+
+
+def test_an_id_of_another_version_is_named_with_the_one_to_use(widget, qtbot, info, tmp_path, notifications):
+    """A root id pasted from an older version: one line naming the id it became, then the fetch goes ahead."""
+    import shutil
+
+    from napari_microns import Dataset
+    from napari_microns.core.layout import Layout
+    from napari_microns.core.units import UnitsResult
+
+    shutil.copytree(info.layout.root / "processed", Layout(tmp_path, info.version).root / "processed")
+    current = Dataset(tmp_path, info.version)
+    units = current.units()
+    neuron = int(info.root_ids[0])
+    old_id = neuron + 7  # the same nucleus at v1181, before an edit gave it its v1300 id
+    older = units.assign(pt_root_id=units["pt_root_id"].where(units["pt_root_id"] != neuron, old_id))
+    UnitsResult(older, current.layers(), {}).write(Layout(tmp_path, 1181))
+    widget.scene.set_dataset(current)
+    for check in widget.neurons_panel.kind_checks.values():
+        check.setChecked(False)
+    widget.neurons_panel.ids_edit.setPlainText(f"{old_id}, {neuron}")
+    notifications.clear()
+    widget.neurons_panel.fetch_clicked()
+    qtbot.waitUntil(lambda: widget.neurons_panel.worker is None, timeout=10_000)
+    warnings = [str(n.message) for n in notifications if "not a root id" in str(n.message)]
+    assert warnings == [f"{old_id} is not a root id at v{info.version} (it was at v1181; now {neuron}: use that)"]
+    assert widget.scene.chosen == [old_id, neuron]  # nothing refused: a segment without a soma is fine too

@@ -10,10 +10,10 @@ from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGroupBox, QInput
 from ..colour_data import numeric_columns
 from ..core.errors import MicronsError
 from ..core.ids import parse_id, parse_ids
-from ..fetching import FETCH_KINDS, one_line
+from ..fetching import FETCH_KINDS, one_line, stale_root_ids
 from ..scene import Scene
 from .fetch_job import FetchJob
-from .notify import notify_error
+from .notify import notify_error, notify_warning
 from .units_table import UnitsTable
 from .widgets import button, compact, note, row
 
@@ -153,6 +153,8 @@ class NeuronsPanel(QGroupBox):
         if not ids:
             notify_error("no root ids chosen: type or paste ids, or add selected points")
             return
+        for message in stale_root_ids(self.scene.dataset, ids):  # an old id: say which one to use
+            notify_warning(message)
         self.scene.choose(ids)
         self.start_fetch(ids, [k for k, c in self.kind_checks.items() if c.isChecked()])
 
