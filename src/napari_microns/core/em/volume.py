@@ -8,30 +8,10 @@ import math
 
 import numpy as np
 
-from ..errors import DataError, MicronsError
-from ..morphology.readers import cloud_volume_kwargs
-from ..morphology.remote import Remote, plain
+from ..errors import DataError
+from ..morphology.readers import open_volume as open_volume  # the one opener (morphology's), used by cutout
+from ..morphology.remote import Remote
 from ..transform import nm_to_um
-
-
-def open_volume(remote: Remote, source: str, what: str):
-    """A CloudVolume for ``source`` (``what``: "EM image" or "segmentation", for messages)."""
-    from cloudvolume import CloudVolume
-
-    kwargs = cloud_volume_kwargs(remote, source, f"the {what} source {source}")
-
-    def opener():
-        try:
-            return CloudVolume(source, **kwargs)
-        except MicronsError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - cloud-volume raises many kinds on a bad layer
-            if getattr(exc, "response", None) is not None or isinstance(exc, (ConnectionError, TimeoutError, OSError)) \
-                    and not isinstance(exc, FileNotFoundError):
-                raise  # HTTP and network failures: the retry policy decides
-            raise DataError(f"cannot open the {what} source {source} ({type(exc).__name__}: {plain(exc)})") from None
-
-    return remote.call_cv(opener, what=f"the {what} layer {source}", service=source)
 
 
 def mips(vol) -> list[int]:

@@ -52,6 +52,28 @@ def cloud_volume_kwargs(remote: Remote, source: str, need_token_for: str) -> dic
     return kwargs
 
 
+def open_volume(remote: Remote, source: str, what: str, need_token_for: str | None = None):
+    """A CloudVolume for ``source`` (``what``: "morphology", "EM image", "segmentation", for
+    messages), the token only where :func:`cloud_volume_kwargs` allows; a layer cloud-volume
+    cannot open is one line, network failures go to the retry policy."""
+    from cloudvolume import CloudVolume
+
+    kwargs = cloud_volume_kwargs(remote, source, need_token_for or f"the {what} source {source}")
+
+    def opener():
+        try:
+            return CloudVolume(source, **kwargs)
+        except MicronsError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - cloud-volume raises many kinds on a bad layer
+            if getattr(exc, "response", None) is not None or isinstance(exc, (ConnectionError, TimeoutError, OSError)) \
+                    and not isinstance(exc, FileNotFoundError):
+                raise  # HTTP and network failures: the retry policy decides
+            raise DataError(f"cannot open the {what} source {source} ({type(exc).__name__}: {plain(exc)})") from None
+
+    return remote.call_cv(opener, what=f"the {what} layer {source}", service=source)
+
+
 class VolumeReader:
     """A layer cloud-volume opens by its path."""
 
@@ -65,20 +87,7 @@ class VolumeReader:
 
     def open(self, remote: Remote, source: str):
         """A CloudVolume for ``source``."""
-        from cloudvolume import CloudVolume
-
-        kwargs = cloud_volume_kwargs(remote, source, source)
-
-        def open_volume():
-            try:
-                return CloudVolume(source, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - cloud-volume raises many kinds on a bad layer
-                if getattr(exc, "response", None) is not None or isinstance(exc, (ConnectionError, TimeoutError, OSError)) \
-                        and not isinstance(exc, FileNotFoundError):
-                    raise  # HTTP and network failures: the retry policy decides
-                raise DataError(f"cannot open the morphology source {source} ({type(exc).__name__}: {plain(exc)})") from None
-
-        return remote.call_cv(open_volume, what=f"the layer {source}", service=source)
+        return open_volume(remote, source, "morphology", need_token_for=source)
 
     # -- skeletons ---------------------------------------------------------------
     def skeleton(self, remote: Remote, root_id: int, source: str) -> NeuronSkeleton | dict:
