@@ -139,36 +139,17 @@ def em_figure(cutout, colors: dict[int, tuple] | None = None, marker_um=None, ti
     return EmFigure(fig, ax, image, overlay, bar, scale_um, marker, k)
 
 
-def synapse_row(dataset, synapse_id: int) -> dict:
-    """One synapse of the local store: ``id``, ``pre``/``post`` root ids and ``center`` (µm)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from .core.errors import DataError, NotFoundError
-
-    store = dataset.synapse_store
-    if not store.has("synapses"):
-        raise DataError(f"no single synapses in {store.root}; download or import synapses first")
-    table = store.read_all("synapses")
-    hit = table.filter(pc.equal(table.column("id"), pa.scalar(int(synapse_id), pa.int64())))
-    if hit.num_rows == 0:
-        raise NotFoundError(f"synapse id {synapse_id} is not in the local synapse store ({store.root}); "
-                            "download the synapses of its neurons first")
-    row = {c: hit.column(c)[0].as_py() for c in hit.column_names}
-    return {"id": int(synapse_id), "pre": int(row["pre_pt_root_id"]), "post": int(row["post_pt_root_id"]),
-            "center": tuple(float(row[f"ctr_pt_position_{a}"]) for a in "xyz")}
-
-
 def dataset_em_figure(dataset, *, synapse_id=None, root_id=None, at=None, size_um: float = 10.0,
                       root_ids=(), segmentation: bool = True):
     """The EM figure of a dataset at a synapse (its pre and post cells coloured, a ring on it), a
     neuron's soma (that neuron coloured) or a point (µm; ``root_ids`` coloured)."""
+    from .core.synapses import synapse_row
     from .layer_data import neuron_color
     from .sample import is_sample
 
     ids, marker, where, labels = [int(r) for r in root_ids], None, {}, {}
     if synapse_id is not None:
-        syn = synapse_row(dataset, synapse_id)
+        syn = synapse_row(dataset.synapse_store, synapse_id)
         ids = [syn["pre"], syn["post"], *ids]
         marker, where = syn["center"], {"center": syn["center"]}
         title = f"synapse {syn['id']}: {syn['pre']} → {syn['post']}"

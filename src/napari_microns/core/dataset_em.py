@@ -58,21 +58,9 @@ class EmMixin:
                                     "centre on a soma from that table, or pass center=(x, y, z) in µm")
             pos = rows[["pt_position_x", "pt_position_y", "pt_position_z"]].to_numpy(np.float64)[0]
             return tuple(float(v) for v in pos)
-        sid = parse_id(synapse_id, "synapse id")
-        import pyarrow as pa
-        import pyarrow.compute as pc
+        from .synapses import synapse_row
 
-        store = self.synapse_store
-        if not store.has("synapses"):
-            raise DataError(f"no single synapses in {store.root}; download_synapses(aggregate=False) or "
-                            "import_synapses() first to centre a cutout on a synapse")
-        table = store.read_all("synapses")
-        hit = table.filter(pc.equal(table.column("id"), pa.scalar(sid, pa.int64())))
-        if hit.num_rows == 0:
-            raise NotFoundError(f"synapse id {sid} is not in the local synapse store ({store.root}); "
-                                "download the synapses of its neurons first")
-        return tuple(float(hit.column(c)[0].as_py()) for c in
-                     ("ctr_pt_position_x", "ctr_pt_position_y", "ctr_pt_position_z"))
+        return synapse_row(self.synapse_store, synapse_id)["center"]
 
     def em_cutout(self, center=None, *, synapse_id=None, root_id=None, size_um: float = 10.0, z_sections: int = 1,
                   mip: int | None = None, segmentation: bool = True, root_ids=None, max_pixels: int = 1024):

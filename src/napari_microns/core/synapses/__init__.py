@@ -19,7 +19,7 @@ from .download import DownloadReport, download_synapses, merge_download
 from .importing import count_conflicts, import_synapses, read_synapse_source
 from .manifest import Manifest, downloads_dir
 from .plan import DEFAULT_CHUNK_SIZE, DownloadPlan
-from .query import connectivity_matrix, coverage, query_synapses
+from .query import connectivity_matrix, coverage, query_synapses, synapse_row
 from .reader import REPAIR_HINT, STORE_FORMAT
 from .repair import repair_store
 from .rows import aggregate_rows, synapse_rows, synthetic_ids
@@ -31,5 +31,5 @@ __all__ = [
     "partner_summary", "partners", "DEFAULT_CHUNK_SIZE", "DownloadPlan", "DownloadReport", "Manifest", "N_BUCKETS", "POST",
     "PRE", "REPAIR_HINT", "STORE_FORMAT", "SYNAPSE_SCHEMA", "SynapseStore", "aggregate_rows", "connectivity_matrix",
     "count_conflicts", "coverage", "download_synapses", "downloads_dir", "import_synapses", "merge_download",
-    "query_synapses", "read_synapse_source", "repair_store", "store_for", "synapse_rows", "synthetic_ids",
+    "query_synapses", "read_synapse_source", "repair_store", "store_for", "synapse_row", "synapse_rows", "synthetic_ids",
 ]

@@ -8,8 +8,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import DataError
-from ..ids import parse_ids, side_ids
+from ..errors import DataError, NotFoundError
+from ..ids import parse_id, parse_ids, side_ids
 from .covers import whole_side_covered
 from .rows import aggregate_rows
 from .schema import POST, PRE
@@ -66,6 +66,23 @@ def _select(store: SynapseStore, kind: str, pre, post) -> pa.Table:
     if other is not None:
         table = table.filter(pc.is_in(table.column(other_col), value_set=pa.array(other)))
     return table
+
+
+def synapse_row(store: SynapseStore, synapse_id) -> dict:
+    """One synapse of the store by its id: ``id``, ``pre``/``post`` root ids and ``center``
+    (pia-aligned µm); one-line errors when the store holds no single synapses or not this one."""
+    sid = parse_id(synapse_id, "synapse id")
+    if not store.has("synapses"):
+        raise DataError(f"no single synapses in {store.root}; download_synapses(aggregate=False) or "
+                        "import_synapses() first")
+    table = store.read_all("synapses")
+    hit = table.filter(pc.equal(table.column("id"), pa.scalar(sid, pa.int64())))
+    if hit.num_rows == 0:
+        raise NotFoundError(f"synapse id {sid} is not in the local synapse store ({store.root}); "
+                            "download the synapses of its neurons first")
+    row = {c: hit.column(c)[0].as_py() for c in hit.column_names}
+    return {"id": sid, "pre": int(row[PRE]), "post": int(row[POST]),
+            "center": tuple(float(row[f"ctr_pt_position_{a}"]) for a in "xyz")}
 
 
 def coverage(store: SynapseStore, pre_ids=None, post_ids=None) -> dict:
