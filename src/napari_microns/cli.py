@@ -31,8 +31,9 @@ from .cli_em import add_emfigure
 from .cli_figure2d import add_figure2d, add_render_arguments
 from .cli_neuroglancer import add_neuroglancer
 from .cli_roots import add_roots
+from .cli_synapses import add_synapses
 from .cli_versions import add_versions
-from .cli_files import add_dump_arguments, add_import_arguments, add_position_unit, check_morphology, import_covers, report_outside, run_import
+from .cli_files import add_dump_arguments, add_import_arguments, check_morphology, import_covers, run_import
 from .core.errors import MicronsError
 from .output import add_output_arguments, output_kwargs
 
@@ -149,10 +150,9 @@ def run_login(args) -> None:
             instructions()
             raise MicronsError("no token on standard input and no terminal to type it in; pipe it in "
                                "(`napari-microns login < token.txt`), or pass --token TOKEN (seen in `ps`)")
-    token = token.strip()
-    if not token or any(c.isspace() for c in token):
-        raise MicronsError("that does not look like a CAVE token (empty or contains spaces)")
-    path = save_token(token, server_address=args.server)
+    from .core.account import check_token_text
+
+    path = save_token(check_token_text(token), server_address=args.server)
     print(f"token saved to {path} (readable only by you); caveclient and napari-microns will use it from now on")
 
 
@@ -205,71 +205,6 @@ def run_morphology(args) -> None:
         for rid, what, exc in failed:
             print(f"{rid}: {what[:-1]} failed: {exc}", file=sys.stderr)
         raise IncompleteError(f"{len(failed)} fetch(es) failed (listed above); rerun to retry them, what was fetched is cached")
-
-
-# -- synapses ------------------------------------------------------------------
-
-def add_synapses(sub) -> None:
-    p = sub.add_parser("synapses", help="download synapses between root ids into the local store (resumable)")
-    add_data_arguments(p)
-    p.add_argument("--pre", default="all", metavar="IDS",
-                   help="presynaptic root ids: a comma list, a file of ids, or 'all' (any neuron; default)")
-    p.add_argument("--post", default="all", metavar="IDS",
-                   help="postsynaptic root ids: a comma list, a file of ids, or 'all' (any neuron; default)")
-    p.add_argument("--per-synapse", action="store_true",
-                   help="keep every synapse with its position (default: one row per pre/post pair)")
-    p.add_argument("--workers", type=int, default=4, help="concurrent requests (default: 4; be kind to the server)")
-    p.add_argument("--chunk-size", type=int, default=None, metavar="N", help="root ids per chunk (default: 100)")
-    p.add_argument("--import", dest="import_path", type=Path, metavar="PATH",
-                   help="instead of downloading, merge a microns_datacleaner synapse folder or CSV into the store")
-    add_position_unit(p)
-    p.add_argument("--repair", action="store_true",
-                   help="instead of downloading, check the store's files against their checksums and rebuild "
-                        "what is damaged (from the intact copy, else from the downloads)")
-    p.set_defaults(run=run_synapses)
-
-
-def run_synapses(args) -> None:
-    from tqdm import tqdm
-
-    ds = _dataset(args)
-    if args.repair:
-        result = ds.repair_synapse_store()
-        print(f"checked {result['checked']} store files: {len(result['damaged'])} damaged")
-        for kind, how in result["rebuilt"].items():
-            print(f"  rebuilt {kind}: {how}")
-        for note in result["notes"]:
-            print(f"  {note}")
-        if result["lost_imports"]:
-            print("  import these again (their rows were only in the damaged files): " + ", ".join(result["lost_imports"]))
-        return
-    if args.import_path is not None:
-        result = ds.import_synapses(args.import_path, position_unit=args.position_unit, covers=args.covers)
-        report_outside(result)
-        print(f"imported {result['rows']:,} {result['kind']} rows from {result['origin']} into {ds.synapse_store.root}")
-        if result.get("conflicting_ids"):
-            what = "synapse ids" if result["kind"] == "synapses" else "pre/post pairs"
-            print(f"warning: {result['conflicting_ids']:,} {what} came with conflicting rows (same id, different "
-                  "values); the last row of each was kept", file=sys.stderr)
-        return
-    pre, post = args.pre, args.post  # read and checked by check_arguments
-    bar = None
-
-    def progress(done, total, rows):
-        nonlocal bar
-        if bar is None:  # resumed chunks count as the start, so the ETA reflects this run's speed
-            bar = tqdm(total=total, initial=done, unit="chunk", desc="synapse chunks")
-        bar.update(done - bar.n)
-        bar.set_postfix_str(f"{rows:,} {'synapses' if args.per_synapse else 'connections'}")
-
-    try:
-        report = ds.download_synapses(pre_ids=pre, post_ids=post, aggregate=not args.per_synapse,
-                                      workers=args.workers, chunk_size=args.chunk_size, progress=progress)
-    finally:
-        if bar is not None:
-            bar.close()
-    print(report.summary())
-    print(f"store: {ds.synapse_store.root}  (query: Dataset({str(ds.datadir)!r}, version={ds.version}).synapses(pre_ids=..., post_ids=...))")
 
 
 # -- viewer: demo, view, figure ------------------------------------------------
@@ -336,7 +271,8 @@ def run_figure(args) -> None:
 
 # -- entry point -----------------------------------------------------------------
 
-SUBCOMMANDS = [add_download, add_process, add_login, add_morphology, add_synapses, add_demo, add_view, add_figure,
+SUBCOMMANDS = [add_download, add_process, add_login, add_morphology,
+               lambda sub: add_synapses(sub, add_data_arguments, _dataset), add_demo, add_view, add_figure,
                lambda sub: add_figure2d(sub, add_data_arguments), lambda sub: add_partners(sub, add_data_arguments),
                lambda sub: add_connectivity(sub, add_data_arguments), lambda sub: add_emfigure(sub, add_data_arguments),
                lambda sub: add_neuroglancer(sub, add_data_arguments), lambda sub: add_roots(sub, DEFAULT_DATADIR),
@@ -384,6 +320,10 @@ def check_arguments(args) -> None:
         from .core.ids import ids_argument
 
         args.covers = import_covers(args)  # --import --complete: --pre x --post; --complete alone: one line
+        if args.memory_limit is not None:
+            from .core.synapses.engine import memory_limit
+
+            memory_limit(args.memory_limit)  # a size like 2GB, else one line
         if args.import_path is None:
             args.pre, args.post = ids_argument(args.pre, "--pre"), ids_argument(args.post, "--post")
     for option, attr, folder in (("--datadir", "datadir", True), ("--sample-dir", "sample_dir", True),

@@ -249,14 +249,18 @@ def test_failures_are_one_notification_each(widget, qtbot, info, notifications):
     assert "\n" not in str(notifications[0].message)
 
 
-def test_the_matrix_of_the_proofread_units_is_computed_in_a_worker(widget, qtbot, info):
+def test_the_matrix_of_the_proofread_units_is_computed_in_a_worker(widget, qtbot, info, bars):
     layer = load(widget, qtbot, info)
     panel = widget.connectivity_panel
     panel.source_combo.setCurrentText("proofread")
     panel.value_combo.setCurrentIndex(panel.value_combo.findData("size"))
+    made = len(bars["added"])
     assert panel.compute_clicked() is not None
     assert not panel.compute_button.isEnabled()
+    # a busy bar in napari's Activity dock while it computes, closed when it is done
+    assert bars["added"][made:] and bars["added"][-1][1].startswith("connectivity of ")
     qtbot.waitUntil(lambda: panel.job.worker is None and widget.circuit.connectivity is not None, timeout=30_000)
+    assert sorted(bars["added"]) == sorted(bars["removed"])
     conn = widget.circuit.connectivity
     feats = layer.features
     proofread = feats["pt_root_id"][(feats["proofreading"].astype(str) != "not proofread").to_numpy()]

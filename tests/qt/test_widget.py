@@ -239,6 +239,26 @@ def test_synapses_coloured_by_partner_cell_type(widget, qtbot, info):
     assert partner_types.isin(list(palettes.CELL_TYPE)).all()
 
 
+def test_long_jobs_show_in_the_activity_dock(widget, qtbot, info, bars):
+    """The load, a fetch (one step per piece, so napari shows an ETA) and a cancelled fetch each
+    make one napari progress bar, closed when the job ends."""
+    load(widget, qtbot, info)
+    assert [d for _, d in bars["added"]] == [f"loading units of version {info.version}"]
+    assert bars["removed"] == bars["added"]
+    neurons = widget.neurons_panel
+    roots = list(info.root_ids[:2])
+    neurons.start_fetch(roots, kinds=["skeleton", "mesh"])
+    bar = widget.neurons_panel.fetcher.activity.bar
+    assert bar.total == 4 and bars["added"][-1][1] == f"fetching {roots[0]}, {roots[1]}"
+    qtbot.waitUntil(lambda: neurons.worker is None, timeout=60_000)
+    assert bar.n == 4 and bars["removed"][-1] == bars["added"][-1]
+    neurons.start_fetch(list(info.root_ids))
+    neurons.fetcher.activity.bar.cancel()  # the Activity dock's Cancel button
+    qtbot.waitUntil(lambda: neurons.worker is None, timeout=60_000)
+    assert len(bars["added"]) == 3 and sorted(bars["removed"]) == sorted(bars["added"])
+    assert neurons.fetch_button.isEnabled()
+
+
 def test_cancel_stops_a_fetch_between_pieces(widget, qtbot, info):
     load(widget, qtbot, info)
     neurons = widget.neurons_panel

@@ -318,10 +318,19 @@ def test_widget_turntable_renders_frame_by_frame_and_a_stopped_movie_leaves_noth
     out = tmp_path / "turn.mp4"
     assert dock.start_movie(out, frames=8, fps=8) is not None
     assert dock.movie is not None and dock.movie_button.text() == "Stop movie"
+    activity = dock.movie.activity  # its bar in napari's Activity dock: one step per frame
+    assert activity.bar.total == 8 and not activity.closed
     qtbot.waitUntil(lambda: dock.movie is None, timeout=120_000)  # the event loop ran between frames
     assert len(list(iio.imiter(out))) == 8 and dock.movie_button.text() == "Turntable movie…"
+    assert activity.closed and activity.bar.n == 8
 
     stopped = tmp_path / "stopped.gif"
+    dock.start_movie(stopped, frames=16, fps=8)
+    qtbot.waitUntil(lambda: dock.movie is not None and dock.movie.done >= 2, timeout=60_000)
+    activity = dock.movie.activity
+    activity.bar.cancel()  # the Activity dock's Cancel stops the movie like the button
+    qtbot.waitUntil(lambda: dock.movie is None, timeout=10_000)
+    assert activity.closed and not stopped.exists()
     dock.start_movie(stopped, frames=16, fps=8)
     qtbot.waitUntil(lambda: dock.movie is not None and dock.movie.done >= 2, timeout=60_000)
     dock.movie_clicked()  # the button reads "Stop movie"

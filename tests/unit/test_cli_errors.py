@@ -111,6 +111,12 @@ BAD_INPUTS = [
     ("synapse-workers-0", ["synapses", "--pre", ROOT, "--workers", "0"], "--workers must be at least 1 (got 0)"),
     # synapses --import: ids in the imported file, refused naming file, line and column
     ("import-missing", ["synapses", "--datadir", "{tmp}", "--import", "{tmp}/nope.csv"], "nope.csv not found"),
+    # synapses --import-dump: the dump and the engine's memory limit
+    ("import-dump-missing", ["synapses", "--datadir", "{tmp}", "--import-dump", "{tmp}/nope.csv.gz"], "nope.csv.gz not found"),
+    ("memory-limit-3", ["synapses", "--datadir", "{tmp}", "--import-dump", "{tmp}/nope.csv.gz", "--memory-limit", "3"],
+     "memory limit '3' is below 128MB"),
+    ("memory-limit-lots", ["synapses", "--datadir", "{tmp}", "--compact", "--memory-limit", "lots"],
+     "memory limit 'lots' is not a size like 2GB"),
     ("import-empty-folder", ["synapses", "--datadir", "{tmp}", "--import", "{empty}"], "no connections_table_*.csv files"),
     ("import-blank-pre", ["synapses", "--datadir", "{tmp}", "--import", "{syn_blank}"], "line 3, column pre_pt_root_id: root id is blank"),
     ("import-2^64-1", ["synapses", "--datadir", "{tmp}", "--import", "{syn_2_64}"], f"column post_pt_root_id: root id {2**64 - 1} is out of range"),

@@ -70,7 +70,7 @@ class ConnectivityPanel(QGroupBox):
             notify_error(str(exc))
             return None
         return self.job.start(self.circuit.connectivity_of, (ids, self.value_combo.currentData()),
-                              self.circuit.set_connectivity)
+                              self.circuit.set_connectivity, f"connectivity of {len(ids):,} neurons")
 
     def _busy(self, busy: bool):
         self.compute_button.setEnabled(not busy)

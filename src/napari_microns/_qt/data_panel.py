@@ -8,6 +8,7 @@ from ..core.dataset import Dataset
 from ..core.versions import supported_versions
 from ..fetching import one_line
 from ..scene import Scene, prepare_units
+from .activity import track
 from .notify import notify_error
 from .widgets import button, note, row
 
@@ -64,13 +65,14 @@ class DataPanel(QGroupBox):
 
     def load(self, datadir, version: int):
         """Read units and cortical layers in a worker, then show them (UI thread)."""
-        self._start_load(lambda color_by: prepare_units(Dataset(datadir, version=version), color_by))
+        self._start_load(lambda color_by: prepare_units(Dataset(datadir, version=version), color_by),
+                         f"loading units of version {version}")
 
     def load_sample(self):
         self.status_label.setText("preparing the synthetic sample…")
-        self._start_load(_prepare_sample)
+        self._start_load(_prepare_sample, "preparing the synthetic sample")
 
-    def _start_load(self, prepare):
+    def _start_load(self, prepare, description: str):
         from napari.qt.threading import create_worker
 
         color_by = self.scene.color_by
@@ -81,6 +83,7 @@ class DataPanel(QGroupBox):
         worker.errored.connect(lambda exc: notify_error(one_line(exc)))
         worker.finished.connect(self._load_finished)
         self.load_worker = worker
+        track(worker, description)  # a busy bar: reading has no steps to count
         worker.start()
 
     def _load_finished(self):

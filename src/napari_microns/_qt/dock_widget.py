@@ -13,19 +13,25 @@ from __future__ import annotations
 
 from qtpy.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
+from ..account import Account
 from ..circuit_scene import CircuitScene
 from ..core.errors import MicronsError
 from ..em_scene import EmScene
+from ..get_version import GetVersion
 from ..neuroglancer_scene import NeuroglancerScene
+from ..prefetch import Prefetch
 from ..scene import Scene
 from .connectivity_panel import ConnectivityPanel
 from .data_panel import DataPanel
+from .download_panel import DownloadPanel
 from .em_panel import EmPanel
 from .figure_panel import FigurePanel
 from .neuroglancer_panel import NeuroglancerPanel
 from .neurons_panel import NeuronsPanel
 from .notify import notify_error
 from .partners_panel import PartnersPanel
+from .prefetch_panel import PrefetchPanel
+from .signin_panel import SignInPanel
 from .units_panel import UnitsPanel
 
 
@@ -57,6 +63,14 @@ class MicronsWidget(QWidget):
         self.em_panel = EmPanel(self.em)
         self.tabs = QTabWidget()
         self.tabs.addTab(_page(self.data_panel, self.units_panel, self.neurons_panel, self.figure_panel), "Scene")
+        # Get data: sign in, download and process a version (after Scene, where units are loaded)
+        self.account = Account()
+        self.get_version = GetVersion(self.scene)
+        self.signin_panel = SignInPanel(self.account)
+        self.download_panel = DownloadPanel(self.get_version)
+        self.prefetch = Prefetch(self.scene)  # synapses and morphology of a set of ids, for offline work
+        self.prefetch_panel = PrefetchPanel(self.prefetch)
+        self.tabs.addTab(_page(self.signin_panel, self.download_panel, self.prefetch_panel), "Get data")
         self.tabs.addTab(_page(self.partners_panel), "Partners")
         self.tabs.addTab(_page(self.connectivity_panel), "Connectivity")
         self.tabs.addTab(_page(self.em_panel), "EM")

@@ -61,7 +61,7 @@ class EmPanel(QGroupBox):
             notify_error(str(exc))
             return None
         args = (where, self.size_spin.value(), self.sections_spin.value(), self.segmentation_check.isChecked())
-        worker = self.job.start(self.em.cutout_of, args, self.em.show)
+        worker = self.job.start(self.em.cutout_of, args, self.em.show, "EM cutout")
         if worker is not None:
             self.status.setText(f"reading {self.size_spin.value():g} µm of EM at the {self.centre_combo.currentText()}…")
         return worker

@@ -1,6 +1,7 @@
 """A scene fetch in a napari thread worker, shared by the panels that fetch neurons (Neurons,
 Partners): one fetch at a time, each finished piece added on the UI thread as it arrives (the
-worker waits until it is drawn), a progress line, cancel, and one notification per failure."""
+worker waits until it is drawn), a progress line and a bar in napari's Activity dock, cancel,
+and one notification per failure."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from qtpy.QtCore import QTimer
 
 from ..core.errors import MicronsError
 from ..fetching import fetch_total, ids_text, one_line
+from .activity import track
 from .notify import notify_error
 
 
@@ -28,6 +30,7 @@ class FetchJob:
         self.progress = progress
         self.busy = busy
         self.worker = None  # the running fetch, if any
+        self.activity = None  # its bar in the Activity dock
         self.handed_over = threading.Event()  # set when the UI thread has taken a fetched piece
 
     def start(self, root_ids, kinds, **fetch_kwargs):
@@ -48,7 +51,9 @@ class FetchJob:
         worker.errored.connect(lambda exc: notify_error(one_line(exc)))
         worker.finished.connect(self._finished)
         self.worker = worker
-        self.progress(f"fetching 0 of {fetch_total(len(root_ids), kinds)}…")
+        total = fetch_total(len(root_ids), kinds)
+        self.activity = track(worker, f"fetching {ids_text(root_ids)}", total, cancel=self.cancel)
+        self.progress(f"fetching 0 of {total}…")
         self.busy(True)
         worker.start()
         return worker
@@ -56,6 +61,7 @@ class FetchJob:
     def _piece_arrived(self, piece):
         what = "failed" if piece.kind == "error" else piece.kind
         self.progress(f"fetching {piece.done} of {piece.total}… ({what} {ids_text(piece.root_ids)})")
+        self.activity.report(piece.done, piece.total)
         try:
             if piece.kind == "error":
                 notify_error(piece.message)

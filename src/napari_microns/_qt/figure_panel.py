@@ -15,6 +15,7 @@ from ..fetching import one_line
 from ..figure import figure_frames, figure_title, movie_writer, screenshot_figure
 from ..output import DEFAULT_FPS, DEFAULT_FRAMES, IMAGE_FORMATS, MOVIE_SUFFIXES, movie_timing
 from ..scene import Scene
+from .activity import Activity
 from .notify import notify_error, notify_info
 from .widgets import button, note, row
 
@@ -30,6 +31,7 @@ class _Movie:
     stack: contextlib.ExitStack  # closing it renames the finished movie into place
     path: str
     total: int
+    activity: Activity  # its bar in napari's Activity dock
     done: int = 0
 
 
@@ -123,7 +125,8 @@ class FigurePanel(QGroupBox):
             notify_error(one_line(exc))
             return None
         title = figure_title(self.scene.dataset, self.scene.color_by)
-        self.movie = _Movie(figure_frames(self.scene, frames, title), writer, stack, path, frames)
+        activity = Activity(f"turntable movie {path}", frames, cancel=self.stop_movie)
+        self.movie = _Movie(figure_frames(self.scene, frames, title), writer, stack, path, frames, activity)
         self.movie_button.setText("Stop movie")
         self.movie_progress.setVisible(True)
         self.movie_progress.setText(f"rendering frame 0 of {frames}…")
@@ -145,13 +148,16 @@ class FigurePanel(QGroupBox):
         movie.writer.append_data(image)
         movie.done += 1
         self.movie_progress.setText(f"rendering frame {movie.done} of {movie.total}…")
+        movie.activity.report(movie.done)
         QTimer.singleShot(0, self._movie_step)
 
     def stop_movie(self):
-        self._end_movie(ok=False)
+        if self.movie is not None:
+            self._end_movie(ok=False)
 
     def _end_movie(self, ok: bool, message: str = ""):
         movie, self.movie = self.movie, None
+        movie.activity.close()
         movie.frames.close()
         if ok:
             try:

@@ -99,7 +99,7 @@ class NeuroglancerPanel(QWidget):
             notify_error(str(exc))
             return None
         self.link_note.setText("building the link…")
-        return self.job.start(self.ng.link_of, args, self.ng.set_link)
+        return self.job.start(self.ng.link_of, args, self.ng.set_link, "Neuroglancer link")
 
     def copy_clicked(self):
         link = self.ng.link
@@ -139,7 +139,7 @@ class NeuroglancerPanel(QWidget):
             notify_error(str(exc))
             return None
         self.link_note.setText("uploading the state to CAVE…")
-        return self.job.start(self.ng.short_link_of, args, self.ng.set_short_link)
+        return self.job.start(self.ng.short_link_of, args, self.ng.set_short_link, "short Neuroglancer link")
 
     # -- in --------------------------------------------------------------------------------
     def open_clicked(self, text=None):
@@ -152,7 +152,7 @@ class NeuroglancerPanel(QWidget):
             return None
         self._open_said = self.open_note.text()  # said again if this one fails
         self.open_note.setText("reading the state…")
-        return self.job.start(self.ng.parsed_of, args, self._parsed)
+        return self.job.start(self.ng.parsed_of, args, self._parsed, "reading a Neuroglancer state")
 
     def file_clicked(self, path=None):
         if not path:

@@ -112,7 +112,7 @@ class PartnersPanel(QGroupBox):
             notify_error("choose a neuron first (Neurons panel)")
             return None
         return self.job.start(self.circuit.partners_of, (int(text), self.direction_combo.currentText()),
-                              self.circuit.set_partners)
+                              self.circuit.set_partners, f"partners of {text}")
 
     def _follow(self, _index=None):
         """Another neuron or direction picked while partners are shown: show its partners."""

@@ -11,6 +11,7 @@ from qtpy.QtWidgets import QSizePolicy
 
 from .. import circuit_figure as cf
 from ..fetching import one_line
+from .activity import track
 from .notify import notify_error
 from .units_table import DataFrameModel
 
@@ -68,13 +69,15 @@ class SortableFrameModel(DataFrameModel):
 
 class Job:
     """One function at a time in a napari thread worker: its result to ``done`` on the UI
-    thread, a failure as one notification. Cancel drops the result (the function is not cut short)."""
+    thread, a failure as one notification, a busy bar in napari's Activity dock while it runs.
+    Cancel drops the result (the function is not cut short)."""
 
     def __init__(self, started: Callable[[bool], None]):
         self.worker = None
+        self.activity = None  # the running job's bar in the Activity dock
         self._started = started  # told True when a job starts, False when it ends
 
-    def start(self, function: Callable, args: tuple, done: Callable) -> object | None:
+    def start(self, function: Callable, args: tuple, done: Callable, description: str = "working") -> object | None:
         from napari.qt.threading import create_worker
 
         if self.worker is not None:
@@ -85,6 +88,7 @@ class Job:
         worker.errored.connect(lambda exc: self._failed(worker, exc))
         worker.finished.connect(lambda: self._finished(worker))
         self.worker = worker
+        self.activity = track(worker, description, cancel=self.cancel)
         self._started(True)
         worker.start()
         return worker
@@ -93,6 +97,7 @@ class Job:
         if self.worker is not None:
             worker, self.worker = self.worker, None
             worker.quit()
+            self.activity.close()
             self._started(False)
 
     def _returned(self, worker, result, done) -> None:

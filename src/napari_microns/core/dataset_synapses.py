@@ -78,6 +78,40 @@ class SynapsesMixin:
         return import_synapses(path_or_dataframe, self.layout, store=self.synapse_store,
                                position_unit=position_unit, covers=covers)
 
+    def import_synapse_dump(self, source: str | None = None, header: str | None = None, memory=None,
+                            progress=None, merge_progress=None) -> dict:
+        """Stream the whole-volume synapse table from its static dump (a path, ``file://``,
+        ``https://`` or ``gs://`` URL of the ``.csv.gz``; default: this version's public dump) into
+        the store, with bounded memory; a rerun resumes. See :mod:`.synapses.dump_import`."""
+        from .dumps import dump_location
+        from .synapses.dump_import import SYNAPSE_DUMP, import_synapse_dump
+
+        source = source or f"{dump_location(self.layout.version, getattr(self, 'dump_source', None))}/{SYNAPSE_DUMP}"
+        return import_synapse_dump(source, self.layout, self.synapse_store, header=header, policy=self.retry,
+                                   memory=memory, progress=progress, merge_progress=merge_progress)
+
+    def compact_synapses(self, memory=None, progress=None) -> bool:
+        """Fold the store's small merges into its bucket files (bounded memory); returns whether
+        there was anything to fold."""
+        return self.synapse_store.compact(memory=memory, progress=progress)
+
+    def synapse_files(self, kind: str = "synapses", side: str = "pre") -> list:
+        """The store's Parquet files holding every row of ``kind`` once (compacting first when
+        needed), verified: ``duckdb.read_parquet``, ``polars.scan_parquet`` or
+        ``dask.dataframe.read_parquet`` of them give the rows of :meth:`synapses`."""
+        self.compact_synapses()
+        return [str(p) for p in self.synapse_store.files(kind, side)]
+
+    def connectivity_by_type(self, by: str = "cell_type", pre_ids=None, post_ids=None,
+                             drop_autapses: bool = False, memory=None) -> pd.DataFrame:
+        """Synapses between groups of a units label over the whole store (or from ``pre_ids`` /
+        to ``post_ids``), as an engine query: ``pre_group, post_group, n_connections, n_synapses,
+        size_sum``; :func:`~.synapses.by_type.summary_matrix` pivots it."""
+        from .synapses.by_type import summary_by_type
+
+        return summary_by_type(self.synapse_store, self.units_if_processed(), by=by, pre_ids=pre_ids,
+                               post_ids=post_ids, drop_autapses=drop_autapses, memory=memory)
+
     def units_if_processed(self) -> pd.DataFrame | None:
         """The processed units (read again only when the file changes), or None before :meth:`process`."""
         try:

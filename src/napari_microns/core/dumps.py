@@ -170,13 +170,14 @@ def _arrow_type(name: str, pg_type: str) -> pa.DataType:
     return pa.string()  # text, varchar, timestamps (converted after), geometry, anything unknown
 
 
-def _batches(stream, columns: list[tuple[str, str]], block_bytes: int):
+def _batches(stream, columns: list[tuple[str, str]], block_bytes: int, include: list[str] | None = None):
+    """Record batches of a headerless CSV stream; ``include``: parse only these columns."""
     names = [c for c, _ in columns]
     reader = pacsv.open_csv(
         stream,
         read_options=pacsv.ReadOptions(column_names=names, block_size=block_bytes, use_threads=False),
         convert_options=pacsv.ConvertOptions(
-            column_types={c: _arrow_type(c, t) for c, t in columns},
+            column_types={c: _arrow_type(c, t) for c, t in columns}, include_columns=include,
             true_values=["t", "true", "True", "TRUE"], false_values=["f", "false", "False", "FALSE"],
             strings_can_be_null=True, quoted_strings_can_be_null=False,  # COPY: "" is an empty text
         ),

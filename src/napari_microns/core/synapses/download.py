@@ -8,7 +8,9 @@ an uninterrupted run. Finished chunks are merged into the :class:`~.store.Synaps
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import logging
 import threading
 import time
@@ -28,12 +30,11 @@ from .fetch import ChunkFetcher
 from .manifest import Manifest, downloads_dir
 from .plan import DownloadPlan
 from .schema import empty_table
-from .store import SynapseStore, store_for
+from .staging import grouped
+from .store import RUN_MAX_ROWS, STAGE_BATCH_ROWS, SynapseStore, store_for
 
 log = logging.getLogger(__name__)
 
-#: rows read into memory at once when merging a download into the store
-MERGE_BATCH_ROWS = 20_000_000
 #: chunks fetched in this run up to this many rows are merged from memory, not read back
 KEEP_IN_MEMORY_ROWS = 5_000_000
 #: errors every other chunk would meet too: stop at once instead of failing each chunk
@@ -247,18 +248,23 @@ class _Download:
 
 
 def merge_download(manifest: Manifest, done: list[int], store: SynapseStore, kept: dict | None = None) -> None:
-    """Merge the finished chunks (in batches, holding the store's lock); the source record
-    goes in with the last batch, in the same commit."""
+    """Merge the finished chunks, with the source record in the same commit.
+
+    A small download becomes one run (:meth:`SynapseStore.merge`); a large one is streamed
+    chunk by chunk into the engine's staged merge (bounded memory), resumable under a key of
+    the download and its finished chunks."""
     kind = manifest.plan.kind
-    batch: list[pa.Table] = []
-    n = 0
-    with store.writing():
-        for i in done:
-            t = (kept or {}).get(i)
-            t = manifest.read_chunk(i) if t is None else t
-            batch.append(t)
-            n += t.num_rows
-            if n >= MERGE_BATCH_ROWS:
-                store.merge(pa.concat_tables(batch), kind)
-                batch, n = [], 0
-        store.merge(pa.concat_tables(batch) if batch else empty_table(kind), kind, source=manifest.source_record(done))
+    rows = sum(int((manifest.record(i) or {}).get("rows", 0)) for i in done)
+    source = manifest.source_record(done)
+
+    def chunk(i: int) -> pa.Table:
+        t = (kept or {}).get(i)
+        return manifest.read_chunk(i) if t is None else t
+
+    if rows < RUN_MAX_ROWS:
+        tables = [chunk(i) for i in done]
+        store.merge(pa.concat_tables(tables) if tables else empty_table(kind), kind, source=source)
+        return
+
+    digest = hashlib.sha256(json.dumps(done).encode()).hexdigest()[:12]
+    store.merge_batches(grouped((chunk(i) for i in done), STAGE_BATCH_ROWS), kind, source=source, key=f"download-{manifest.plan.key}-{digest}")

@@ -21,16 +21,28 @@ from ..transform import VOXEL_RESOLUTION_NM, outside_volume
 from .covers import check_covers
 from .rows import aggregate_rows, int_sizes, synapse_rows, synthetic_ids, voxel_positions
 from .schema import KINDS, POST, PRE, VX, as_table, dedup_sorted, table_digest
-from .store import SynapseStore, store_for
+from .staging import grouped
+from .store import RUN_MAX_ROWS, SynapseStore, store_for
 
 log = logging.getLogger(__name__)
+
+
+#: rows read at once from a Parquet file; larger sources are merged by the engine, batch by batch
+IMPORT_BATCH_ROWS = 2_000_000
 
 
 def read_synapse_source(path_or_frame) -> tuple[pd.DataFrame, str]:
     """A frame from a DataFrame, a CSV/Parquet/Feather file, or a datacleaner folder, its
     root ids and synapse ids checked (:func:`~napari_microns.core.ids.check_synapse_ids`) file by file."""
+    frames, origin = synapse_frames(path_or_frame)
+    return pd.concat(list(frames), ignore_index=True), origin
+
+
+def synapse_frames(path_or_frame, batch_rows: int | None = None):
+    """``(frames, origin)``: the source as an iterator of checked frames (a folder file by file,
+    a Parquet file ``batch_rows`` rows at a time), so a source of any size is read in bounded memory."""
     if isinstance(path_or_frame, pd.DataFrame):
-        return check_synapse_ids(path_or_frame, "DataFrame", use_index=True), "DataFrame"
+        return iter([check_synapse_ids(path_or_frame, "DataFrame", use_index=True)]), "DataFrame"
     path = Path(path_or_frame).expanduser()
     if path.is_dir():
         files = sorted(path.glob("connections_table_*.csv"), key=_part_number)
@@ -38,10 +50,32 @@ def read_synapse_source(path_or_frame) -> tuple[pd.DataFrame, str]:
             files = sorted((path / "synapses").glob("connections_table_*.csv"), key=_part_number)
         if not files:
             raise DataError(f"no connections_table_*.csv files in {path}")
-        return pd.concat([_read_file(f) for f in files], ignore_index=True), str(path)
+        return (_read_file(f) for f in files), str(path)
     if not path.exists():
         raise DataError(f"{path} not found")
-    return _read_file(path), str(path)
+    if path.suffix == ".parquet":
+        return _parquet_frames(path, batch_rows or IMPORT_BATCH_ROWS), str(path)
+    return iter([_read_file(path)]), str(path)
+
+
+def _opened(path: Path, open_file):
+    """``open_file()``, its failures as one line naming ``path``."""
+    try:
+        return open_file()
+    except PermissionError as exc:
+        raise storage_error(exc, path, "reading") from None
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"cannot read {path} ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+
+
+def _parquet_frames(path: Path, batch_rows: int):
+    pf = _opened(path, lambda: pq.ParquetFile(path))
+    first = 1
+    # a pandas index written as a column (``__index_level_0__``) is no synapse column
+    columns = [c for c in pf.schema_arrow.names if not c.startswith("__index_level_")]
+    for batch in pf.iter_batches(batch_size=batch_rows, columns=columns):
+        yield check_synapse_ids(frame_exact(pa.Table.from_batches([batch])), str(path), first_row=first)
+        first += batch.num_rows
 
 
 def _part_number(path: Path):
@@ -51,20 +85,11 @@ def _part_number(path: Path):
 
 def _read_file(path: Path) -> pd.DataFrame:
     """One file, its id columns read exactly (never through float) and checked."""
-    if path.suffix not in (".parquet", ".feather"):
+    if path.suffix != ".feather":
         return check_synapse_ids(read_csv_exact(path), str(path), row_label="line", first_row=2)
-    try:
-        if path.suffix == ".parquet":
-            table = pq.read_table(path)
-        else:
-            from pyarrow import feather
+    from pyarrow import feather
 
-            table = feather.read_table(path)
-    except PermissionError as exc:
-        raise storage_error(exc, path, "reading") from None
-    except Exception as exc:  # noqa: BLE001
-        raise DataError(f"cannot read {path} ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
-    return check_synapse_ids(frame_exact(table), str(path))
+    return check_synapse_ids(frame_exact(_opened(path, lambda: feather.read_table(path))), str(path))
 
 
 def count_conflicts(table: pa.Table, key_cols) -> int:
@@ -109,7 +134,7 @@ def _store_rows(df: pd.DataFrame, position_unit: str) -> tuple[str, pa.Table]:
             for i in range(3):
                 raw[VX[i]] = vx[:, i]
         raw.insert(0, "id", int64_ids(df["id"], "id") if "id" in df.columns else synthetic_ids(raw))
-        return "synapses", synapse_rows(raw)
+        return "synapses", synapse_rows(raw, sort=False)  # sorted by the merge
     if df.duplicated([PRE, POST]).any():
         return "connections", aggregate_rows(df)  # single synapses without ids or positions: count them per pair
     # datacleaner's aggregated table: summed size, no count
@@ -117,21 +142,37 @@ def _store_rows(df: pd.DataFrame, position_unit: str) -> tuple[str, pa.Table]:
                                                  "size": int_sizes(df["size"])}), "connections")
 
 
-def check_extent(df: pd.DataFrame, position_unit: str, origin: str) -> int:
-    """How many positions fall outside the volume in ``position_unit``; logs a one-line warning
-    (with a hint when they look like nanometres read as voxels)."""
+def _job_key(path_or_frame, position_unit: str) -> str | None:
+    """A key for a resumable import of a file or folder (its path, size and time); None for a frame."""
+    if isinstance(path_or_frame, pd.DataFrame):
+        return None
+    path = Path(path_or_frame).expanduser().resolve()
+    files = sorted(path.rglob("*.csv")) if path.is_dir() else [path]
+    stamp = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    return "import-" + hashlib.sha256(json.dumps([stamp, position_unit]).encode()).hexdigest()[:16]
+
+
+def check_extent(df: pd.DataFrame, position_unit: str) -> tuple[int, int]:
+    """``(outside, positions)``: how many positions fall outside the volume in ``position_unit``,
+    and how many positions there are; ``outside`` is negative when they would fit as nanometres
+    (read as voxels), for :func:`warn_extent`'s hint."""
     vx = None if "n_synapses" in df.columns else voxel_positions(df)
     if vx is None or len(vx) == 0:
-        return 0
+        return 0, 0
     nm = vx * VOXEL_RESOLUTION_NM if position_unit == "voxel" else vx
     outside = outside_volume(nm)
+    if outside and position_unit == "voxel" and outside_volume(vx) < outside:
+        outside = -outside
+    return outside, len(vx)
+
+
+def warn_extent(origin: str, position_unit: str, outside: int, positions: int, looks_nm: bool) -> None:
+    """One warning line for an import's positions outside the volume (with a hint when they
+    look like nanometres read as voxels)."""
     if outside:
-        hint = ""
-        if position_unit == "voxel" and outside_volume(vx) < outside:
-            hint = "; positions look like nanometres; pass --position-unit nm (position_unit='nm')"
+        hint = "; positions look like nanometres; pass --position-unit nm (position_unit='nm')" if looks_nm else ""
         log.warning("%s: %d of %d synapse positions fall outside the volume when read as %s%s",
-                    origin, outside, len(vx), "4x4x40 nm voxels" if position_unit == "voxel" else "nm", hint)
-    return outside
+                    origin, outside, positions, "4x4x40 nm voxels" if position_unit == "voxel" else "nm", hint)
 
 
 def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = None,
@@ -162,26 +203,70 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
     if position_unit not in ("voxel", "nm"):
         raise DataError(f"position_unit must be 'voxel' or 'nm' (got {position_unit!r})")
     covers = check_covers(covers)
-    df, origin = read_synapse_source(path_or_frame)
-    missing = [c for c in (PRE, POST, "size") if c not in df.columns]
-    if missing:
-        raise DataError(f"{origin}: missing column(s) {', '.join(missing)}; a synapse table needs pre_pt_root_id, post_pt_root_id and size")
-    # root ids and synapse ids were read as int64 and checked by read_synapse_source
-    outside = check_extent(df, position_unit, origin)
+    frames, origin = synapse_frames(path_or_frame)
     store = store or store_for(layout)
-    kind, table = _store_rows(df, position_unit)
-    key_cols = KINDS[kind][1]
-    conflicts = count_conflicts(table, key_cols)  # the same id with different rows: the last one is kept
-    if conflicts:
+    result = {"kind": None, "rows": 0, "origin": origin, "conflicting_ids": 0, "outside_volume": 0}
+    digests: list[str] = []
+    extent = {"positions": 0, "looks_nm": False}
+    # a file or folder is named by its path, size and time; a frame by its content
+    job_key = _job_key(path_or_frame, position_unit)
+
+    def converted():
+        for df in frames:
+            missing = [c for c in (PRE, POST, "size") if c not in df.columns]
+            if missing:
+                raise DataError(f"{origin}: missing column(s) {', '.join(missing)}; a synapse table needs "
+                                "pre_pt_root_id, post_pt_root_id and size")
+            # root ids and synapse ids were read as int64 and checked by synapse_frames
+            outside, positions = check_extent(df, position_unit)
+            result["outside_volume"] += abs(outside)
+            extent["positions"] += positions
+            extent["looks_nm"] |= outside < 0
+            kind, table = _store_rows(df, position_unit)
+            if result["kind"] not in (None, kind):
+                raise DataError(f"{origin}: mixes per-synapse and aggregated rows; import them separately")
+            result["kind"] = kind
+            yield table
+
+    def tables():
+        """The store's rows in batches of about IMPORT_BATCH_ROWS (checked, counted)."""
+        for table in grouped(converted(), IMPORT_BATCH_ROWS):
+            # the same id with different rows: the last one is kept
+            result["conflicting_ids"] += count_conflicts(table, KINDS[result["kind"]][1])
+            if job_key is None:
+                digests.append(table_digest(table))
+            yield table
+
+    def source(rows: int) -> dict:
+        if job_key is not None:
+            content = job_key
+        else:
+            content = digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
+        record = {"key": f"import:{content}", "kind": result["kind"], "origin": origin, "rows": rows}
+        if covers is not None:  # its own record: the same rows imported with other covers keep both
+            record["covers"] = covers
+            record["key"] += ":covers:" + hashlib.sha256(json.dumps(covers, sort_keys=True).encode()).hexdigest()[:16]
+        return record
+
+    batches = tables()
+    first = next(batches, None)
+    second = next(batches, None) if first is not None else None
+    small = second is None and (first is None or first.num_rows < RUN_MAX_ROWS)
+    if small:  # a small frame or file: deduplicated here, merged as a run
+        table = first if first is not None else _store_rows(pd.DataFrame(columns=[PRE, POST, "size"]), position_unit)[1]
+        kind = result["kind"] or "connections"
+        deduped = dedup_sorted(table, KINDS[kind][1], PRE)
+        result.update(kind=kind, rows=deduped.num_rows)
+        store.merge(deduped, kind, source=source(deduped.num_rows))
+    else:  # larger: batch by batch into the engine's staged merge (bounded memory)
+        import itertools
+
+        result["rows"] = store.merge_batches(itertools.chain([t for t in (first, second) if t is not None], batches),
+                                             result["kind"],
+                                             source=source, key=job_key)
+    warn_extent(origin, position_unit, result["outside_volume"], extent["positions"], extent["looks_nm"])
+    if result["conflicting_ids"]:
         log.info("%s: %d %s had conflicting rows (different values for the same id); kept the last of each",
-                 origin, conflicts, "synapse ids" if kind == "synapses" else "pre/post pairs")
-    deduped = dedup_sorted(table, key_cols, PRE)
-    content = table_digest(deduped)
-    source = {"key": f"import:{content}", "kind": kind, "origin": origin, "rows": deduped.num_rows}
-    if covers is not None:  # its own record: the same rows imported with other covers keep both
-        source["covers"] = covers
-        source["key"] += ":covers:" + hashlib.sha256(json.dumps(covers, sort_keys=True).encode()).hexdigest()[:16]
-    store.merge(deduped, kind, source=source)
-    log.info("imported %d %s rows from %s", deduped.num_rows, kind, origin)
-    return {"kind": kind, "rows": deduped.num_rows, "origin": origin, "conflicting_ids": conflicts,
-            "outside_volume": outside}
+                 origin, result["conflicting_ids"], "synapse ids" if result["kind"] == "synapses" else "pre/post pairs")
+    log.info("imported %d %s rows from %s", result["rows"], result["kind"], origin)
+    return result

@@ -136,9 +136,10 @@ class StoreReader:
         """The bucket count the store was written with."""
         return int(self.index()["buckets"])
 
-    def _files(self, kind: str, side: str, role: str, doc: dict | None = None) -> list[Path]:
-        return sorted(self.root / rel for rel, meta in (doc or self.index())["files"].items()
-                      if meta["kind"] == kind and meta["side"] == side and meta["role"] == role)
+    def _files(self, kind: str, side: str, role: str, doc: dict | None = None) -> list[Path]:  # runs: oldest first
+        found = [(meta.get("seq", 0), self.root / rel) for rel, meta in (doc or self.index())["files"].items()
+                 if meta["kind"] == kind and meta["side"] == side and meta["role"] == role]
+        return [path for _, path in sorted(found)]
 
     def runs(self, kind: str, side: str = "pre", doc: dict | None = None) -> list[Path]:
         return self._files(kind, side, "run", doc)
@@ -273,9 +274,11 @@ class StoreReader:
                     found = list(pool.map(lambda job: self._read_ids(job[0], col, job[1], doc, needed), jobs))
             else:
                 found = [self._read_ids(path, col, wanted, doc, needed) for path, wanted in jobs]
-            pieces = [piece for piece in found if piece is not None]
+            # files written by the engine mark columns without nulls "not null": one schema for all
+            ref = schema if needed is None else pa.schema([schema.field(c) for c in needed])
+            pieces = [piece if piece.schema == ref else piece.cast(ref) for piece in found if piece is not None]
             if not pieces:
-                table = empty_table(kind) if needed is None else empty_table(kind).select(needed)
+                table = ref.empty_table()
             else:
                 table = pa.concat_tables(pieces).replace_schema_metadata(None)
                 table = dedup_sorted(table, key_cols, col) if runs else table

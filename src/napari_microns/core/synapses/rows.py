@@ -13,10 +13,11 @@ from ..transform import voxels_to_um
 from .schema import CONNECTION_SCHEMA, POST, PRE, SYNAPSE_SCHEMA, UM, VX
 
 
-def synapse_rows(raw: pd.DataFrame) -> pa.Table:
-    """Per-synapse store rows from ``id, pre, post, size`` and voxel positions, sorted by id."""
+def synapse_rows(raw: pd.DataFrame, sort: bool = True) -> pa.Table:
+    """Per-synapse store rows from ``id, pre, post, size`` and voxel positions, sorted by id
+    (or in their order, ``sort=False``)."""
     ids = int64_ids(raw["id"], "id")
-    order = np.argsort(ids, kind="stable")
+    order = np.argsort(ids, kind="stable") if sort else slice(None)
     columns = {"id": ids, PRE: int64_ids(raw[PRE], PRE), POST: int64_ids(raw[POST], POST), "size": int_sizes(raw["size"])}
     vx = voxel_positions(raw)
     if vx is not None:

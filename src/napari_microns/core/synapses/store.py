@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -44,16 +45,14 @@ import pyarrow.parquet as pq
 from ..layout import LOCK_NAME, Layout, atomic_write_json, remove_stale_temporaries, write_content_named, write_lock
 from ..errors import DataError
 from .reader import INDEX_COPY, StoreReader, empty_index, index_checksum
-from .schema import KINDS, POST, PRE, SIDES, bucket_of, dedup_sorted
+from .schema import KINDS, SIDES, WRITE_OPTIONS, bucket_of, dedup_sorted
 
 #: merges smaller than this many rows become runs; larger ones (and too many runs) compact
 RUN_MAX_ROWS = 1_000_000
 MAX_RUNS = 8
+#: rows per batch of a large merge, staged on disk for the engine (see :mod:`.staging`)
+STAGE_BATCH_ROWS = 2_000_000
 MERGE_THREADS = min(4, os.cpu_count() or 1)
-ROW_GROUP_ROWS = 8192
-#: dictionary-encode only the root ids (they repeat): 4x faster writes than encoding every column
-WRITE_OPTIONS = dict(row_group_size=ROW_GROUP_ROWS, compression="zstd", write_statistics=True,
-                     use_dictionary=[PRE, POST], write_page_checksum=True)
 
 
 def store_for(layout: Layout) -> SynapseStore:
@@ -72,6 +71,9 @@ class SynapseStore(StoreReader):
                     for folder in (self.root / kind / f"by_{side}", self.root / kind / "runs" / f"by_{side}"):
                         if folder.exists():
                             remove_stale_temporaries(folder)
+            from .staging import remove_dead_jobs
+
+            remove_dead_jobs(self.root)
             if not self.index_path.exists() and not self._data_files():
                 # a new store starts with an empty index, before any data file: from then on a
                 # data file without an index means a damaged store, never a first merge cut short
@@ -126,21 +128,72 @@ class SynapseStore(StoreReader):
             doc = self._working_index()
             if table.num_rows:
                 runs = self.runs(kind)
-                if table.num_rows < RUN_MAX_ROWS and len(runs) < MAX_RUNS:
-                    self._write_run(doc, table, kind, key_cols)
-                else:
-                    # compaction: the new rows and every run, into the bucket files; then the runs go
-                    if runs:
-                        table = pa.concat_tables([*(self._read_whole(p, kind) for p in runs), table])
-                    self._merge_into_parts(doc, table, kind, key_cols)
-                    for side in SIDES:
-                        for path in self.runs(kind, side):
-                            doc["files"].pop(self._rel(path), None)
+                if table.num_rows >= RUN_MAX_ROWS or len(runs) >= MAX_RUNS:
+                    # compaction by the engine (bounded memory): the new rows and every run, into
+                    # the bucket files, the runs removed and ``source`` recorded, in one commit
+                    self.merge_batches((table.slice(i, STAGE_BATCH_ROWS)
+                                        for i in range(0, table.num_rows, STAGE_BATCH_ROWS)), kind, source)
+                    return
+                self._write_run(doc, table, kind, key_cols)
             if source is not None:
                 doc["sources"] = [r for r in doc["sources"] if r.get("key") != source["key"]] + [source]
             self._commit(doc)
 
-    def _write(self, doc: dict, table: pa.Table, kind: str, side: str, role: str, bucket: int | None = None) -> None:
+    def merge_batches(self, batches, kind: str, source: dict | None = None, key: str | None = None,
+                      memory=None, progress=None) -> int:
+        """Union an iterable of tables (later ones winning) into the bucket files through the
+        engine (:class:`.staging.StagedMerge`), with ``source`` recorded in the same commit
+        (``source`` may be a function of the rows staged, called once every batch is).
+
+        ``key`` names a resumable job (its staged batches are kept until the commit, so a
+        rerun with the same key and batches skips those already staged); without it the job
+        is this call's own. Returns the rows staged.
+        """
+        from .staging import StagedMerge, own_key
+
+        with StagedMerge(self, kind, key or own_key()) as job:
+            done = job.done()
+            for number, table in enumerate(batches):
+                if number not in done:
+                    job.add(number, table)
+            if callable(source):  # a record that depends on every batch: made once they are staged
+                source = source(sum(r["rows"] for r in job.done().values() if r["number"] >= 0))
+            return job.finish(source, memory=memory, progress=progress)
+
+    def verify_once(self, path: Path, doc: dict | None = None) -> None:
+        """Check a whole file against its SHA-256, once per process (for readers outside this
+        class: the engine, dask); a one-line error naming the repair when it does not match."""
+        meta = self._meta(path, doc)
+        verified = self.__dict__.setdefault("_whole_verified", set())  # (path, sha256) checked whole
+        if (path, meta["sha256"]) not in verified:
+            self._check(path, meta)
+            verified.add((path, meta["sha256"]))
+
+    def files(self, kind: str = "synapses", side: str = "pre") -> list[Path]:
+        """The files holding every row of ``kind`` once, in one copy (``side``), each verified:
+        what DuckDB, polars or dask read as the store. Needs a compacted store (no runs):
+        ``SynapseStore.compact()`` folds the runs in."""
+        doc = self.index()
+        if self.runs(kind, side, doc):
+            raise DataError(f"the synapse store {self.root} has small merges not yet compacted; run "
+                            "`napari-microns synapses --compact` (or Dataset.synapse_files(), which compacts)")
+        parts = self.parts(kind, side, doc)
+        for path in parts:
+            self.verify_once(path, doc)
+        return parts
+
+    def compact(self, memory=None, progress=None) -> bool:
+        """Fold the runs (small merges) into the bucket files; returns whether there were any."""
+        with self.writing():
+            if not any(self.runs(kind, side) for kind in KINDS for side in SIDES):
+                return False
+            for kind in KINDS:
+                if self.runs(kind):
+                    self.merge_batches([], kind, memory=memory, progress=progress)
+            return True
+
+    def _write(self, doc: dict, table: pa.Table, kind: str, side: str, role: str, bucket: int | None = None,
+               seq: int | None = None) -> None:
         folder = self.root / kind / (f"by_{side}" if role == "part" else f"runs/by_{side}")
         stem = f"part-{bucket:02d}" if role == "part" else "run"
         path, digest, blocks = write_content_named(folder, stem, ".parquet",
@@ -149,13 +202,19 @@ class SynapseStore(StoreReader):
                  "bytes": path.stat().st_size, "blocks": blocks}
         if bucket is not None:
             entry["bucket"] = int(bucket)
+        if seq is not None:
+            entry["seq"] = int(seq)
         with self._lock:
             doc["files"][self._rel(path)] = entry
 
     def _write_run(self, doc: dict, table: pa.Table, kind: str, key_cols) -> None:
-        """One sorted copy per side, named by content: writing the same rows again is a no-op."""
+        """One sorted copy per side, named by content, numbered after the store's other runs:
+        where runs disagree about a key, the latest run wins (in lookups and compactions)."""
+        seq = int(doc.get("run_seq", 0)) + 1
+        doc["run_seq"] = seq
+
         def write(side: str) -> None:
-            self._write(doc, dedup_sorted(table, key_cols, SIDES[side]), kind, side, "run")
+            self._write(doc, dedup_sorted(table, key_cols, SIDES[side]), kind, side, "run", seq=seq)
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             list(pool.map(write, SIDES))
