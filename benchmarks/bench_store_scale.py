@@ -49,12 +49,14 @@ from napari_microns.core.synapses import POST, PRE, connectivity  # noqa: E402
 
 ROOT_BASE = 864691135_000_000_000
 CHUNK = 5_000_000
+#: a fresh process's wall time and peak RSS: VmHWM of its own memory (``ru_maxrss`` would carry
+#: the parent's peak across fork + exec on Linux)
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 t = time.perf_counter()
 {body}
-print(json.dumps({{"seconds": time.perf_counter() - t,
-                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")][0].split()[1]
+print(json.dumps({{"seconds": time.perf_counter() - t, "peak_mib": int(hwm) / 1024}}))
 """
 
 

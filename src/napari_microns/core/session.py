@@ -34,7 +34,7 @@ T = TypeVar("T")
 
 TOKEN_HELP = (
     "get a token at https://minnie.microns-daf.com/auth/api/v1/create_token "
-    "and save it with `napari-microns login`"
+    "and save it with `napari-microns login` (or Sign in on the Get data tab in napari)"
 )
 
 RETRY_STATUS = {429, 500, 502, 503, 504}

@@ -74,7 +74,7 @@ def connect(spill_dir: str | os.PathLike, memory: int | str | None = None, threa
     con.execute(f"SET memory_limit = '{memory_limit(memory) // 2**20}MiB'")
     con.execute(f"SET temp_directory = {sql_string(spill)}")
     con.execute(f"SET threads = {int(threads)}")
-    con.execute("SET preserve_insertion_order = true")
+    con.execute("SET preserve_insertion_order = false")  # ORDER BY fixes every order the store needs
     con.execute("SET enable_progress_bar = false")
     return con
 

@@ -69,7 +69,8 @@ def _opened(path: Path, open_file):
 
 
 def _parquet_frames(path: Path, batch_rows: int):
-    pf = _opened(path, lambda: pq.ParquetFile(path))
+    # pre_buffer would keep every row group it has read (RSS grows with the file): off
+    pf = _opened(path, lambda: pq.ParquetFile(path, pre_buffer=False))
     first = 1
     # a pandas index written as a column (``__index_level_0__``) is no synapse column
     columns = [c for c in pf.schema_arrow.names if not c.startswith("__index_level_")]
@@ -259,10 +260,15 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
         result.update(kind=kind, rows=deduped.num_rows)
         store.merge(deduped, kind, source=source(deduped.num_rows))
     else:  # larger: batch by batch into the engine's staged merge (bounded memory)
-        import itertools
+        head = [first, second]
+        first = second = None  # held only by ``head`` until staged, so each batch is freed after it
 
-        result["rows"] = store.merge_batches(itertools.chain([t for t in (first, second) if t is not None], batches),
-                                             result["kind"],
+        def every():
+            while head:
+                yield head.pop(0)
+            yield from batches
+
+        result["rows"] = store.merge_batches(every(), result["kind"],
                                              source=source, key=job_key)
     warn_extent(origin, position_unit, result["outside_volume"], extent["positions"], extent["looks_nm"])
     if result["conflicting_ids"]:
