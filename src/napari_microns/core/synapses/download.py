@@ -31,7 +31,8 @@ from .manifest import Manifest, downloads_dir
 from .plan import DownloadPlan
 from .schema import empty_table
 from .staging import grouped
-from .store import RUN_MAX_ROWS, STAGE_BATCH_ROWS, SynapseStore, store_for
+from . import store as store_module
+from .store import SynapseStore, store_for
 
 log = logging.getLogger(__name__)
 
@@ -261,10 +262,10 @@ def merge_download(manifest: Manifest, done: list[int], store: SynapseStore, kep
         t = (kept or {}).get(i)
         return manifest.read_chunk(i) if t is None else t
 
-    if rows < RUN_MAX_ROWS:
+    if rows < store_module.RUN_MAX_ROWS:  # (read at call time: tests make it small)
         tables = [chunk(i) for i in done]
         store.merge(pa.concat_tables(tables) if tables else empty_table(kind), kind, source=source)
         return
 
     digest = hashlib.sha256(json.dumps(done).encode()).hexdigest()[:12]
-    store.merge_batches(grouped((chunk(i) for i in done), STAGE_BATCH_ROWS), kind, source=source, key=f"download-{manifest.plan.key}-{digest}")
+    store.merge_batches(grouped((chunk(i) for i in done), store_module.STAGE_BATCH_ROWS), kind, source=source, key=f"download-{manifest.plan.key}-{digest}")

@@ -22,7 +22,8 @@ from .covers import check_covers
 from .rows import aggregate_rows, int_sizes, synapse_rows, synthetic_ids, voxel_positions
 from .schema import KINDS, POST, PRE, VX, as_table, dedup_sorted, table_digest
 from .staging import grouped
-from .store import RUN_MAX_ROWS, SynapseStore, store_for
+from . import store as store_module
+from .store import SynapseStore, store_for
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,13 @@ def _store_rows(df: pd.DataFrame, position_unit: str) -> tuple[str, pa.Table]:
                                                  "size": int_sizes(df["size"])}), "connections")
 
 
+def _drain(head: list, rest):
+    """The tables of ``head`` (popped, so none is kept once used), then those of ``rest``."""
+    while head:
+        yield head.pop(0)
+    yield from rest
+
+
 def _job_key(path_or_frame, position_unit: str) -> str | None:
     """A key for a resumable import of a file or folder (its path, size and time); None for a frame."""
     if isinstance(path_or_frame, pd.DataFrame):
@@ -252,7 +260,7 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
     batches = tables()
     first = next(batches, None)
     second = next(batches, None) if first is not None else None
-    small = second is None and (first is None or first.num_rows < RUN_MAX_ROWS)
+    small = second is None and (first is None or first.num_rows < store_module.RUN_MAX_ROWS)
     if small:  # a small frame or file: deduplicated here, merged as a run
         table = first if first is not None else _store_rows(pd.DataFrame(columns=[PRE, POST, "size"]), position_unit)[1]
         kind = result["kind"] or "connections"
@@ -260,13 +268,14 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
         result.update(kind=kind, rows=deduped.num_rows)
         store.merge(deduped, kind, source=source(deduped.num_rows))
     else:  # larger: batch by batch into the engine's staged merge (bounded memory)
-        head = [first, second]
+        head = [t for t in (first, second) if t is not None]
         first = second = None  # held only by ``head`` until staged, so each batch is freed after it
 
-        def every():
-            while head:
-                yield head.pop(0)
-            yield from batches
+        def every():  # in slices of at most STAGE_BATCH_ROWS (a large frame is one table)
+            step = store_module.STAGE_BATCH_ROWS
+            for table in _drain(head, batches):
+                for i in range(0, table.num_rows, step):
+                    yield table.slice(i, step)
 
         result["rows"] = store.merge_batches(every(), result["kind"],
                                              source=source, key=job_key)
