@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QGroupBox, QLineEdit
+from qtpy.QtWidgets import QComboBox, QFormLayout, QGroupBox
 
 from ..core.dataset import Dataset
 from ..core.versions import supported_versions
@@ -10,7 +10,7 @@ from ..fetching import one_line
 from ..scene import Scene, prepare_units
 from .activity import track
 from .notify import notify_error
-from .widgets import button, note, row
+from .widgets import button, folder_field, note, row
 
 
 def _prepare_sample(color_by: str):
@@ -29,11 +29,8 @@ class DataPanel(QGroupBox):
         self.scene = scene
         self.load_worker = None  # the running load, if any
         form = QFormLayout(self)
-        self.datadir_edit = QLineEdit()
-        self.datadir_edit.setPlaceholderText("data folder (holds <version>/processed)")
-        browse = button("…", self._browse)
-        browse.setFixedWidth(28)
-        form.addRow("folder", row(self.datadir_edit, browse))
+        self.datadir_edit, folder_row = folder_field(self, "data folder (holds <version>/processed)")
+        form.addRow("folder", folder_row)
         self.version_combo = QComboBox()
         for v in supported_versions():
             self.version_combo.addItem(str(v), v)
@@ -51,11 +48,6 @@ class DataPanel(QGroupBox):
         scene.events.filters_changed.connect(self._filters_changed)
 
     # -- user actions ---------------------------------------------------------------
-    def _browse(self):
-        folder = QFileDialog.getExistingDirectory(self, "MICrONS data folder", self.datadir_edit.text())
-        if folder:
-            self.datadir_edit.setText(folder)
-
     def load_clicked(self):
         text = self.datadir_edit.text().strip()
         if not text:

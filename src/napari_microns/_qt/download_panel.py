@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QFontDatabase
-from qtpy.QtWidgets import QComboBox, QFileDialog, QFormLayout, QGroupBox, QLineEdit, QPlainTextEdit
+from qtpy.QtWidgets import QComboBox, QFormLayout, QGroupBox, QPlainTextEdit
 
 from ..core.versions import supported_versions
 from ..fetching import one_line
 from ..get_version import GetVersion, Outcome
 from .activity import track
 from .notify import notify_error
-from .widgets import button, compact, note, row
+from .widgets import button, compact, folder_field, note, row
 
 
 class DownloadPanel(QGroupBox):
@@ -27,11 +27,8 @@ class DownloadPanel(QGroupBox):
         self.list_worker = None  # the running version listing, if any
         self.activity = None
         form = QFormLayout(self)
-        self.datadir_edit = QLineEdit()
-        self.datadir_edit.setPlaceholderText("data folder (new or existing)")
-        browse = button("…", self._browse)
-        browse.setFixedWidth(28)
-        form.addRow("folder", row(self.datadir_edit, browse))
+        self.datadir_edit, folder_row = folder_field(self, "data folder (new or existing)", lambda _folder: self.list_versions())
+        form.addRow("folder", folder_row)
         self.version_combo = compact(QComboBox(), 20)
         for v in reversed(supported_versions()):
             self.version_combo.addItem(str(v), v)
@@ -55,12 +52,6 @@ class DownloadPanel(QGroupBox):
         model.events.finished.connect(self._run_finished)
 
     # -- user actions ---------------------------------------------------------------
-    def _browse(self):
-        folder = QFileDialog.getExistingDirectory(self, "MICrONS data folder", self.datadir_edit.text())
-        if folder:
-            self.datadir_edit.setText(folder)
-            self.list_versions()
-
     def list_versions(self):
         from napari.qt.threading import create_worker
 
