@@ -110,7 +110,14 @@ def test_missing_or_wrong_header_and_a_truncated_dump_are_one_line(tmp_path, dum
     header.unlink()
     with pytest.raises(MicronsError) as err:  # NotFoundError: the header file does not exist
         import_synapse_dump(str(data), ds.layout, ds.synapse_store, batch_rows=BATCH)
-    assert "\n" not in str(err.value) and "_header.csv" in str(err.value)
+    assert "\n" not in str(err.value) and "_header.csv" in str(err.value) and "--dump-header" in str(err.value)
+
+    # a dump folder without the dump (the default folder of a version that has none): says where dumps are
+    empty = tmp_path / "v1300"
+    empty.mkdir()
+    with pytest.raises(MicronsError) as err:
+        import_synapse_dump(empty.as_uri() + "/" + data.name, ds.layout, ds.synapse_store, batch_rows=BATCH)
+    assert "\n" not in str(err.value) and "no synapse dump at" in str(err.value) and "expired" in str(err.value)
 
     header.write_text("\n".join(line for line in lines if not line.startswith("id,")) + "\n")
     with pytest.raises(DataError) as err:

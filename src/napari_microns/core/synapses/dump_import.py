@@ -102,6 +102,9 @@ def import_synapse_dump(source: str, layout: Layout, store: SynapseStore | None 
         else:
             columns = read_header(dump, header or header_name(name))
     except NotFoundError as exc:
+        if not dump.exists(name):
+            raise NotFoundError(f"no synapse dump at {dump.url(name)}: static dumps are published for expired "
+                                "versions (`napari-microns versions` lists them); give the dump's path or URL") from None
         raise NotFoundError(f"{exc}: the dump's header file; name it with --dump-header (header=)") from None
     names = [c for c, _ in columns]
     missing = [c for c in NEEDED if c not in names]
