@@ -20,7 +20,7 @@ from ..tables import frame_exact, read_csv_exact
 from ..transform import VOXEL_RESOLUTION_NM, outside_volume
 from .covers import check_covers
 from .rows import aggregate_rows, int_sizes, synapse_rows, synthetic_ids, voxel_positions
-from .schema import KINDS, POST, PRE, VX, as_table, dedup_sorted, table_digest
+from .schema import KINDS, POST, PRE, VX, as_table, dedup_last, dedup_sorted, key_order, table_digest
 from .staging import grouped
 from . import store as store_module
 from .store import SynapseStore, store_for
@@ -94,24 +94,19 @@ def _read_file(path: Path) -> pd.DataFrame:
     return check_synapse_ids(frame_exact(_opened(path, lambda: feather.read_table(path))), str(path))
 
 
-def count_conflicts(table: pa.Table, key_cols) -> int:
+def count_conflicts(table: pa.Table, key_cols, sorted_keys: tuple | None = None) -> int:
     """How many keys (synapse ids, or pre/post pairs) appear in rows that differ elsewhere.
 
     Identical repeats (the same synapse in two files) are not conflicts. Only the rows
-    whose key repeats are compared, so a table without repeats costs one sort.
+    whose key repeats are compared, so a table without repeats costs one sort (none when
+    ``sorted_keys``, its :func:`~.schema.key_order`, is given).
     """
-    n = table.num_rows
-    if n < 2:
+    if table.num_rows < 2:
         return 0
-    keys = [table.column(c).to_numpy() for c in key_cols]
-    order = np.lexsort(tuple(reversed(keys)))
-    same = np.ones(n - 1, dtype=bool)
-    for k in keys:
-        ks = k[order]
-        same &= ks[1:] == ks[:-1]
+    order, same = sorted_keys if sorted_keys is not None else key_order(table, key_cols)
     if not same.any():
         return 0
-    repeated = np.zeros(n, dtype=bool)
+    repeated = np.zeros(table.num_rows, dtype=bool)
     repeated[order[1:][same]] = True
     repeated[order[:-1][same]] = True
     distinct = table.filter(pa.array(repeated)).to_pandas().drop_duplicates()  # identical repeats collapse
@@ -241,7 +236,10 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
         """The store's rows in batches of about IMPORT_BATCH_ROWS (checked, counted)."""
         for table in grouped(converted(), IMPORT_BATCH_ROWS):
             # the same id with different rows: the last one is kept
-            result["conflicting_ids"] += count_conflicts(table, KINDS[result["kind"]][1])
+            key_cols = KINDS[result["kind"]][1]
+            sorted_keys = key_order(table, key_cols)  # one sort: the conflicts, then the last row of each key
+            result["conflicting_ids"] += count_conflicts(table, key_cols, sorted_keys)
+            table = dedup_last(table, key_cols, sorted_keys)
             if job_key is None:
                 digests.append(table_digest(table))
             yield table
@@ -277,7 +275,7 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
                 for i in range(0, table.num_rows, step):
                     yield table.slice(i, step)
 
-        result["rows"] = store.merge_batches(every(), result["kind"],
+        result["rows"] = store.merge_batches(every(), result["kind"], deduplicated=True,
                                              source=source, key=job_key)
     warn_extent(origin, position_unit, result["outside_volume"], extent["positions"], extent["looks_nm"])
     if result["conflicting_ids"]:

@@ -84,18 +84,26 @@ def as_table(df: pd.DataFrame, kind: str) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def dedup_last(table: pa.Table, key_cols) -> pa.Table:
-    """``table`` without repeated keys (the last copy wins), in no particular order; a table
-    without repeats comes back as it is (one sort of the keys to find out)."""
+def key_order(table: pa.Table, key_cols) -> tuple[np.ndarray, np.ndarray]:
+    """``(order, same_as_next)``: the rows sorted by key (stable: repeats keep their order), and
+    whether each sorted row has the key of the next; one sort, shared by :func:`dedup_last`
+    and the import's conflict count."""
     n = table.num_rows
-    if n < 2:
-        return table
     keys = [table.column(c).to_numpy() for c in key_cols]
     order = np.lexsort((np.arange(n), *reversed(keys))) if len(keys) > 1 else np.argsort(keys[0], kind="stable")
-    same_as_next = np.ones(n - 1, dtype=bool)
+    same_as_next = np.ones(max(n - 1, 0), dtype=bool)
     for k in keys:
         ks = k[order]
         same_as_next &= ks[1:] == ks[:-1]
+    return order, same_as_next
+
+
+def dedup_last(table: pa.Table, key_cols, sorted_keys: tuple | None = None) -> pa.Table:
+    """``table`` without repeated keys (the last copy wins), in no particular order; a table
+    without repeats comes back as it is. ``sorted_keys``: :func:`key_order` of it, if known."""
+    if table.num_rows < 2:
+        return table
+    order, same_as_next = sorted_keys if sorted_keys is not None else key_order(table, key_cols)
     if not same_as_next.any():
         return table
     return table.take(pa.array(order[np.append(~same_as_next, True)]))

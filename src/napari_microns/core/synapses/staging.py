@@ -112,12 +112,14 @@ class StagedMerge:
                 out[number] = record
         return out
 
-    def add(self, number: int, table: pa.Table, **extra) -> dict:
-        """Stage batch ``number`` (store schema); ``extra`` goes into its record. Returns the record."""
+    def add(self, number: int, table: pa.Table, deduplicated: bool = False, **extra) -> dict:
+        """Stage batch ``number`` (store schema; ``deduplicated``: one row per key already);
+        ``extra`` goes into its record. Returns the record."""
         schema, key_cols = KINDS[self.kind]
         if table.schema != schema:
             table = table.select(schema.names).cast(schema)
-        table = dedup_last(table, key_cols)  # one row per key within the batch: the last wins
+        if not deduplicated:
+            table = dedup_last(table, key_cols)  # one row per key within the batch: the last wins
         n_buckets = self.store.n_buckets
         files = {}
         for side, col in SIDES.items():

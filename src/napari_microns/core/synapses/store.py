@@ -140,14 +140,15 @@ class SynapseStore(StoreReader):
             self._commit(doc)
 
     def merge_batches(self, batches, kind: str, source: dict | None = None, key: str | None = None,
-                      memory=None, progress=None) -> int:
+                      memory=None, progress=None, deduplicated: bool = False) -> int:
         """Union an iterable of tables (later ones winning) into the bucket files through the
         engine (:class:`.staging.StagedMerge`), with ``source`` recorded in the same commit
         (``source`` may be a function of the rows staged, called once every batch is).
 
         ``key`` names a resumable job (its staged batches are kept until the commit, so a
         rerun with the same key and batches skips those already staged); without it the job
-        is this call's own. Returns the rows staged.
+        is this call's own. ``deduplicated``: each batch already has one row per key. Returns
+        the rows staged.
         """
         from .staging import StagedMerge, own_key
 
@@ -155,7 +156,7 @@ class SynapseStore(StoreReader):
             done = job.done()
             for number, table in enumerate(batches):
                 if number not in done:
-                    job.add(number, table)
+                    job.add(number, table, deduplicated=deduplicated)
             if callable(source):  # a record that depends on every batch: made once they are staged
                 source = source(sum(r["rows"] for r in job.done().values() if r["number"] >= 0))
             return job.finish(source, memory=memory, progress=progress)
