@@ -150,13 +150,15 @@ import pandas as pd
 import napari_microns.core.synapses.store as store_module
 from napari_microns.core import layout
 from napari_microns import Dataset
+import napari_microns.core.synapses.engine as engine
 store_module.RUN_MAX_ROWS = 0
-real = store_module.pq.write_table
-def slow(table, where, **kw):
-    real(table, where, **kw)
+real = engine.write_merged  # each bucket file of the merge (the engine's compaction)
+def slow(*args, **kw):
+    rows = real(*args, **kw)
     print("writing", flush=True)
     import time; time.sleep(0.3)
-store_module.pq.write_table = slow
+    return rows
+engine.write_merged = slow
 ds = Dataset(sys.argv[1], version=1300)
 ds.import_synapses(pd.read_parquet(sys.argv[2]))
 """

@@ -105,26 +105,42 @@ def test_killed_download_process_reruns_to_the_same_store(tmp_path, uninterrupte
 
 @pytest.mark.parametrize("compact, dies_at", [(False, 2), (True, 9)])
 def test_killed_merge_reruns_to_the_same_store(tmp_path, uninterrupted, fast_retry, monkeypatch, compact, dies_at):
-    """Interrupted between two store files: while writing a run, or while compacting into buckets."""
+    """Interrupted between two store files: while writing a run, or while compacting into buckets
+    (the engine's merge writes each bucket file through an Arrow ParquetWriter)."""
     real_write = synapses_store.pq.write_table
+    real_writer = synapses_store.pq.ParquetWriter
     store_root = tmp_path / "1300" / "synapses" / "store"
     writes = {"n": 0}
 
-    def dies_in_the_store(table, where, **kwargs):
+    def counts(where) -> bool:
+        """One more store file written; True when this one is to die half-way."""
         if isinstance(where, (str, os.PathLike)) and store_root in Path(where).parents:
             writes["n"] += 1
             if writes["n"] == dies_at:
                 Path(where).write_bytes(b"half a file")
-                raise KeyboardInterrupt  # as Ctrl-C in the middle of the merge
+                return True
+        return False
+
+    def dies_in_the_store(table, where, **kwargs):
+        if counts(where):
+            raise KeyboardInterrupt  # as Ctrl-C in the middle of the merge
         return real_write(table, where, **kwargs)
+
+    class DyingWriter(real_writer):
+        def __init__(self, where, *args, **kwargs):
+            if counts(where):
+                raise KeyboardInterrupt
+            super().__init__(where, *args, **kwargs)
 
     if compact:
         monkeypatch.setattr(synapses_store, "RUN_MAX_ROWS", 0)
+        monkeypatch.setattr(synapses_store.pq, "ParquetWriter", DyingWriter)
     monkeypatch.setattr(synapses_store.pq, "write_table", dies_in_the_store)
     with pytest.raises(KeyboardInterrupt):
         run_in_process(tmp_path, fast_retry)
     assert writes["n"] >= dies_at  # compaction writes a few bucket files at once
     monkeypatch.setattr(synapses_store.pq, "write_table", real_write)
+    monkeypatch.setattr(synapses_store.pq, "ParquetWriter", real_writer)
     run_in_process(tmp_path, fast_retry)
 
     want = tree(uninterrupted / "1300" / "synapses")

@@ -2,7 +2,8 @@
 
 A large import, a whole-volume dump or a large download arrives in batches. Each batch is
 deduplicated (the last copy of a key wins, as everywhere in the store), split by each side's
-bucket and written to ``<store>/staging/<job>/by_<side>/NN/batch-KKKKKK.parquet``, then
+bucket and written by DuckDB (one partitioned ``COPY`` per side, on every core) to
+``<store>/staging/<job>/by_<side>/bucket=N/batch-KKKKKK_<i>.parquet``, then
 recorded in ``batches/batch-KKKKKK.json`` (rows, the files' SHA-256; data before record),
 so a killed job resumes at the first unrecorded batch. :meth:`StagedMerge.finish` then
 rewrites each bucket file through DuckDB (:mod:`.engine`): the old bucket file, the store's
@@ -24,18 +25,15 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ..errors import DataError
-from ..layout import LOCK_NAME, _pid_alive, atomic_path, atomic_write_json, file_sha256, write_content_named, write_lock
+from ..layout import LOCK_NAME, _pid_alive, atomic_write_json, file_sha256, write_content_named, write_lock
 from . import engine
 from .schema import KINDS, SIDES, bucket_of, dedup_last
 
 STAGING = "staging"
 #: bucket files written at once by a compaction
 COMPACT_THREADS = 2
-#: staged files are read once, by the engine: fast to write
-_STAGE_OPTIONS = dict(compression="lz4", use_dictionary=False, row_group_size=128 * 1024, write_statistics=False)
 
 
 def grouped(tables, rows: int):
@@ -74,8 +72,8 @@ class StagedMerge:
     :meth:`done` says which are recorded), then :meth:`finish`.
     """
 
-    def __init__(self, store, kind: str, key: str):
-        self.store, self.kind, self.key = store, kind, key
+    def __init__(self, store, kind: str, key: str, memory=None):
+        self.store, self.kind, self.key, self.memory = store, kind, key, memory
         self.folder = store.root / STAGING / key
         self._lock = None
 
@@ -84,7 +82,16 @@ class StagedMerge:
         self._lock.__enter__()
         return self
 
+    def _engine(self):
+        """The job's DuckDB connection for staging (made once, closed on exit)."""
+        if getattr(self, "_con", None) is None:
+            self._con = engine.connect(self.folder / "spill", self.memory)
+        return self._con
+
     def __exit__(self, *exc) -> None:
+        con, self._con = getattr(self, "_con", None), None
+        if con is not None:
+            con.close()
         lock, self._lock = self._lock, None
         if lock is not None:
             lock.__exit__(*exc)
@@ -121,18 +128,24 @@ class StagedMerge:
         if not deduplicated:
             table = dedup_last(table, key_cols)  # one row per key within the batch: the last wins
         n_buckets = self.store.n_buckets
-        files = {}
+        stem = f"batch-{number:06d}_"
+        for old in self.folder.glob(f"by_*/bucket=*/{stem}*.parquet"):  # a killed earlier try of this batch
+            old.unlink()
+        con = self._engine()
         for side, col in SIDES.items():
-            buckets = bucket_of(table.column(col).to_numpy(), n_buckets).astype(np.uint16)
-            order = np.argsort(buckets, kind="stable")  # a radix sort for small integers
-            cuts = np.searchsorted(buckets[order], np.arange(n_buckets + 1))
-            for b in range(n_buckets):
-                if cuts[b] == cuts[b + 1]:
-                    continue
-                rel = f"by_{side}/{b:02d}/batch-{number:06d}.parquet"
-                with atomic_path(self.folder / rel) as tmp:
-                    pq.write_table(table.take(pa.array(order[cuts[b]:cuts[b + 1]])), tmp, **_STAGE_OPTIONS)
-                files[rel] = file_sha256(self.folder / rel)
+            # DuckDB writes one file per bucket, on every core: by_<side>/bucket=NN/batch-KKKKKK_<i>.parquet
+            buckets = pa.array(bucket_of(table.column(col).to_numpy(), n_buckets).astype(np.int16))
+            con.register("batch", table.append_column("bucket", buckets))
+            try:
+                con.execute(f"COPY batch TO {engine.sql_string((self.folder / f'by_{side}').as_posix())} "
+                            f"(FORMAT parquet, PARTITION_BY (bucket), COMPRESSION lz4, OVERWRITE_OR_IGNORE, "
+                            f"FILENAME_PATTERN '{stem}{{i}}')")
+            finally:
+                con.unregister("batch")
+        # (written in place, not renamed: a file cut short has no record, and the record's
+        # checksums are verified before the merge)
+        files = {path.relative_to(self.folder).as_posix(): file_sha256(path)
+                 for path in sorted(self.folder.glob(f"by_*/bucket=*/{stem}*.parquet"))}
         record = {"number": int(number), "rows": table.num_rows, "files": files, **extra}
         atomic_write_json(self._record_path(number), record)
         return record
@@ -196,7 +209,7 @@ class StagedMerge:
                 if old is not None:
                     store._check(old, store._meta(old, doc))
                     inputs.append([old])
-                prefix = f"by_{side}/{b:02d}/"
+                prefix = f"by_{side}/bucket={b}/"
                 inputs += [[self.folder / rel] for n in order for rel in records[n]["files"] if rel.startswith(prefix)]
                 if inputs and (old is None or len(inputs) > 1):
                     jobs.append((side, col, b, old, inputs))
