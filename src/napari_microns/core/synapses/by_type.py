@@ -39,7 +39,7 @@ def store_relation(store, kind: str = "synapses", side: str = "pre") -> str | No
     inputs = ([parts] if parts else []) + [[r] for r in runs]
     if len(inputs) == 1:
         return f"read_parquet({engine.sql_files(inputs[0])})"
-    return "(" + engine.merge_sorted_sql(inputs, names, key_cols, None) + ")"
+    return "(" + engine.dedup_sql(inputs, names, key_cols) + ")"
 
 
 def _ids_filter(column: str, ids) -> tuple[str, pa.Table | None]:

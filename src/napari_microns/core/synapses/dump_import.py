@@ -120,7 +120,7 @@ def import_synapse_dump(source: str, layout: Layout, store: SynapseStore | None 
         if record.get("key") == source_key:
             return {**out, "rows": int(record.get("rows", 0)), "read": int(record.get("dump_rows", 0)),
                     "dropped": int(record.get("dropped", 0)), "seconds": 0.0, "already": True}
-    with StagedMerge(store, "synapses", key) as job:
+    with StagedMerge(store, "synapses", key, memory=memory) as job:
         done = job.done()
         if done:
             log.info("%s: resuming; %d batch(es) already staged", url, len(done))
@@ -167,7 +167,7 @@ def import_synapse_dump(source: str, layout: Layout, store: SynapseStore | None 
         staged = sum(r["rows"] for r in job.done().values() if r["number"] >= 0)
         source_record = {"key": source_key, "kind": "synapses", "origin": url, "rows": staged,
                          "dump_rows": read_rows, "dropped": out["dropped"], "covers": {"pre": "all", "post": "all"}}
-        job.finish(source_record, memory=memory, progress=merge_progress)
+        job.finish(source_record, progress=merge_progress)
     out.update(rows=staged, read=read_rows, seconds=round(time.monotonic() - started, 1))
     return out
 

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from ..errors import DataError
 from ..layout import make_dirs
-from .schema import WRITE_OPTIONS
+from .schema import WRITE_OPTIONS, same_as_next
 
 MEMORY_ENV = "NAPARI_MICRONS_ENGINE_MEMORY"
 THREADS_ENV = "NAPARI_MICRONS_ENGINE_THREADS"
@@ -100,16 +100,13 @@ def union_sql(inputs: list, names: list[str]) -> str:
                               for i, files in enumerate(inputs))
 
 
-def merge_sorted_sql(inputs: list, names: list[str], key_cols, sort_col: str | None) -> str:
+def dedup_sql(inputs: list, names: list[str], key_cols) -> str:
     """A query over Parquet ``inputs`` (lists of files, later lists winning): their rows, one
-    per key (the copy from the latest input), sorted by ``sort_col`` then the keys (unsorted
-    when ``sort_col`` is None)."""
-    cols = columns_sql(names)
-    order = "" if sort_col is None else " ORDER BY " + columns_sql([sort_col, *key_cols])
+    per key (the copy from the latest input)."""
     if len(inputs) == 1:
-        return f"SELECT {cols} FROM read_parquet({sql_files(inputs[0])}){order}"
-    return (f"SELECT {cols} FROM ({union_sql(inputs, names)}) "
-            f"QUALIFY row_number() OVER (PARTITION BY {columns_sql(key_cols)} ORDER BY __src DESC) = 1{order}")
+        return f"SELECT {columns_sql(names)} FROM read_parquet({sql_files(inputs[0])})"
+    return (f"SELECT {columns_sql(names)} FROM ({union_sql(inputs, names)}) "
+            f"QUALIFY row_number() OVER (PARTITION BY {columns_sql(key_cols)} ORDER BY __src DESC) = 1")
 
 
 def write_merged(con, inputs: list, schema: pa.Schema, key_cols, sort_col: str, path, batch_rows: int = 1 << 20) -> int:
@@ -135,11 +132,7 @@ def write_merged(con, inputs: list, schema: pa.Schema, key_cols, sort_col: str, 
             keys = [batch.column(c).to_numpy(zero_copy_only=False) for c in key_cols]
             n = batch.num_rows
             first = np.ones(n, dtype=bool)
-            if n > 1:
-                same = np.ones(n - 1, dtype=bool)
-                for k in keys:
-                    same &= k[1:] == k[:-1]
-                first[1:] = ~same
+            first[1:] = ~same_as_next(keys)
             if last is not None and n and all(k[0] == v for k, v in zip(keys, last)):
                 first[0] = False
             if n:

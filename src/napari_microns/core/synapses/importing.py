@@ -269,13 +269,7 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
         head = [t for t in (first, second) if t is not None]
         first = second = None  # held only by ``head`` until staged, so each batch is freed after it
 
-        def every():  # in slices of at most STAGE_BATCH_ROWS (a large frame is one table)
-            step = store_module.STAGE_BATCH_ROWS
-            for table in _drain(head, batches):
-                for i in range(0, table.num_rows, step):
-                    yield table.slice(i, step)
-
-        result["rows"] = store.merge_batches(every(), result["kind"], deduplicated=True,
+        result["rows"] = store.merge_batches(_drain(head, batches), result["kind"], deduplicated=True,
                                              source=source, key=job_key)
     warn_extent(origin, position_unit, result["outside_volume"], extent["positions"], extent["looks_nm"])
     if result["conflicting_ids"]:

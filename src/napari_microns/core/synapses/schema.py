@@ -84,18 +84,23 @@ def as_table(df: pd.DataFrame, kind: str) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+def same_as_next(sorted_keys: list[np.ndarray]) -> np.ndarray:
+    """For rows sorted by key (one array per key column): whether each row has the next row's key."""
+    n = len(sorted_keys[0]) if sorted_keys else 0
+    same = np.ones(max(n - 1, 0), dtype=bool)
+    for k in sorted_keys:
+        same &= k[1:] == k[:-1]
+    return same
+
+
 def key_order(table: pa.Table, key_cols) -> tuple[np.ndarray, np.ndarray]:
     """``(order, same_as_next)``: the rows sorted by key (stable: repeats keep their order), and
-    whether each sorted row has the key of the next; one sort, shared by :func:`dedup_last`
+    whether each sorted row has the key of the next; one sort, shared by the deduplications
     and the import's conflict count."""
     n = table.num_rows
     keys = [table.column(c).to_numpy() for c in key_cols]
     order = np.lexsort((np.arange(n), *reversed(keys))) if len(keys) > 1 else np.argsort(keys[0], kind="stable")
-    same_as_next = np.ones(max(n - 1, 0), dtype=bool)
-    for k in keys:
-        ks = k[order]
-        same_as_next &= ks[1:] == ks[:-1]
-    return order, same_as_next
+    return order, same_as_next([k[order] for k in keys])
 
 
 def dedup_last(table: pa.Table, key_cols, sorted_keys: tuple | None = None) -> pa.Table:
@@ -111,17 +116,11 @@ def dedup_last(table: pa.Table, key_cols, sorted_keys: tuple | None = None) -> p
 
 def dedup_sorted(table: pa.Table, key_cols, sort_col: str) -> pa.Table:
     """``table`` without repeated keys (the last copy wins), sorted by ``sort_col`` then the keys."""
-    n = table.num_rows
-    if n == 0:
+    if table.num_rows == 0:
         return table
-    keys = [table.column(c).to_numpy() for c in key_cols]
-    order = np.lexsort((np.arange(n), *reversed(keys)))  # by keys, then by position
-    same_as_next = np.ones(n - 1, dtype=bool)
-    for k in keys:
-        ks = k[order]
-        same_as_next &= ks[1:] == ks[:-1]
-    kept = order[np.append(~same_as_next, True)]
-    sort_keys = [table.column(sort_col).to_numpy()[kept], *(k[kept] for k in keys)]
+    order, same = key_order(table, key_cols)  # by keys, then by position
+    kept = order[np.append(~same, True)]
+    sort_keys = [table.column(c).to_numpy()[kept] for c in (sort_col, *key_cols)]
     return table.take(pa.array(kept[np.lexsort(tuple(reversed(sort_keys)))])).combine_chunks().replace_schema_metadata(None)
 
 

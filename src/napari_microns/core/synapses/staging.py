@@ -83,7 +83,7 @@ class StagedMerge:
         return self
 
     def _engine(self):
-        """The job's DuckDB connection for staging (made once, closed on exit)."""
+        """The job's DuckDB connection, for staging and the merge (made once, closed on exit)."""
         if getattr(self, "_con", None) is None:
             self._con = engine.connect(self.folder / "spill", self.memory)
         return self._con
@@ -170,7 +170,7 @@ class StagedMerge:
                     raise DataError(f"staged file {self.folder / rel} is corrupt; run the same command again "
                                     "(that batch is staged anew)")
 
-    def finish(self, source: dict | None = None, memory=None, progress=None) -> int:
+    def finish(self, source: dict | None = None, progress=None) -> int:
         """Compact the staged batches (and the store's runs) into the bucket files, with
         ``source`` recorded in the same commit; returns the rows staged. ``progress(done, total)``
         counts bucket files."""
@@ -188,7 +188,7 @@ class StagedMerge:
             for number in self._stage_runs(doc):
                 records[number] = json.loads(self._record_path(number).read_text())
             self._verified(records)
-            self._compact(doc, records, schema, key_cols, memory, progress)
+            self._compact(doc, records, schema, key_cols, progress)
             for side in SIDES:
                 for path in store.runs(kind, side, doc):
                     doc["files"].pop(store._rel(path), None)
@@ -198,7 +198,7 @@ class StagedMerge:
         self.remove()
         return staged_rows
 
-    def _compact(self, doc: dict, records: dict, schema: pa.Schema, key_cols, memory, progress) -> None:
+    def _compact(self, doc: dict, records: dict, schema: pa.Schema, key_cols, progress) -> None:
         store, kind = self.store, self.kind
         order = sorted(records)
         jobs = []
@@ -215,7 +215,7 @@ class StagedMerge:
                     jobs.append((side, col, b, old, inputs))
         if progress is not None:
             progress(0, len(jobs))
-        con = engine.connect(self.folder / "spill", memory)  # one memory limit for all its cursors
+        con = self._engine()  # one memory limit for all its cursors
         lock = threading.Lock()
         finished = [0]
 
@@ -239,13 +239,10 @@ class StagedMerge:
                 if progress is not None:
                     progress(finished[0], len(jobs))
 
-        try:
-            # DuckDB sorts on every core; the Parquet encoding of a bucket file is one thread:
-            # two bucket files at once keep the cores busy
-            with ThreadPoolExecutor(max_workers=COMPACT_THREADS) as pool:
-                list(pool.map(run, jobs))
-        finally:
-            con.close()
+        # DuckDB sorts on every core; the Parquet encoding of a bucket file is one thread:
+        # two bucket files at once keep the cores busy
+        with ThreadPoolExecutor(max_workers=COMPACT_THREADS) as pool:
+            list(pool.map(run, jobs))
 
     def remove(self) -> None:
         """Remove the staged files (the lock file stays until the job's lock is released)."""

@@ -131,8 +131,7 @@ class SynapseStore(StoreReader):
                 if table.num_rows >= RUN_MAX_ROWS or len(runs) >= MAX_RUNS:
                     # compaction by the engine (bounded memory): the new rows and every run, into
                     # the bucket files, the runs removed and ``source`` recorded, in one commit
-                    self.merge_batches((table.slice(i, STAGE_BATCH_ROWS)
-                                        for i in range(0, table.num_rows, STAGE_BATCH_ROWS)), kind, source)
+                    self.merge_batches([table], kind, source)
                     return
                 self._write_run(doc, table, kind, key_cols)
             if source is not None:
@@ -152,14 +151,19 @@ class SynapseStore(StoreReader):
         """
         from .staging import StagedMerge, own_key
 
-        with StagedMerge(self, kind, key or own_key()) as job:
+        def slices():  # a table larger than a batch (a large frame) is staged in slices
+            for table in batches:
+                for i in range(0, table.num_rows, STAGE_BATCH_ROWS):
+                    yield table.slice(i, STAGE_BATCH_ROWS)
+
+        with StagedMerge(self, kind, key or own_key(), memory=memory) as job:
             done = job.done()
-            for number, table in enumerate(batches):
+            for number, table in enumerate(slices()):
                 if number not in done:
                     job.add(number, table, deduplicated=deduplicated)
             if callable(source):  # a record that depends on every batch: made once they are staged
                 source = source(sum(r["rows"] for r in job.done().values() if r["number"] >= 0))
-            return job.finish(source, memory=memory, progress=progress)
+            return job.finish(source, progress=progress)
 
     def verify_once(self, path: Path, doc: dict | None = None) -> None:
         """Check a whole file against its SHA-256, once per process (for readers outside this
