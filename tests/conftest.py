@@ -69,3 +69,17 @@ def layered() -> dict:
     depth += [0.0, 599.999]  # range just under 600 µm: exactly 60 bins
     types += ["BC", "6P-IT"]
     return raw_tables(units_at(types, depth, rng), whole_voxels=False)
+
+
+@pytest.fixture
+def small_engine(monkeypatch):
+    """Engine thresholds for a few thousand rows: merges (and Parquet files) of 1,000+ rows go
+    through the engine, in batches of 700; the reader reads 900 rows at a time."""
+    import napari_microns.core.synapses.importing as importing
+    import napari_microns.core.synapses.store as synapses_store
+    from napari_microns.core.synapses import engine
+
+    monkeypatch.setattr(synapses_store, "RUN_MAX_ROWS", 1000)
+    monkeypatch.setattr(synapses_store, "STAGE_BATCH_ROWS", 700)
+    monkeypatch.setattr(importing, "IMPORT_BATCH_ROWS", 900)
+    monkeypatch.setenv(engine.MEMORY_ENV, "128MB")

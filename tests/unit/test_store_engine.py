@@ -86,15 +86,6 @@ def staging_left(ds: Dataset) -> list[Path]:
     return [p for p in folder.iterdir() if p.name != "spill"] if folder.exists() else []
 
 
-@pytest.fixture
-def small_engine(monkeypatch):
-    """Engine thresholds for a few thousand rows: merges of 1,000+ rows compact, in batches of 700."""
-    monkeypatch.setattr(synapses_store, "RUN_MAX_ROWS", 1000)
-    monkeypatch.setattr(synapses_store, "STAGE_BATCH_ROWS", 700)
-    monkeypatch.setattr(importing, "IMPORT_BATCH_ROWS", 900)
-    monkeypatch.setenv(engine.MEMORY_ENV, "128MB")
-
-
 # -- 1. import equivalence ---------------------------------------------------------------
 
 

@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 
 from ..errors import DataError
 from ..layout import make_dirs
-from .schema import WRITE_OPTIONS, same_as_next
+from ..transform import voxel_affine
+from .schema import BUCKET_MULTIPLIER, UM, VX, WRITE_OPTIONS, same_as_next
 
 MEMORY_ENV = "NAPARI_MICRONS_ENGINE_MEMORY"
 THREADS_ENV = "NAPARI_MICRONS_ENGINE_THREADS"
@@ -93,11 +94,51 @@ def columns_sql(names) -> str:
     return ", ".join(f'"{n}"' for n in names)
 
 
-def union_sql(inputs: list, names: list[str]) -> str:
-    """The rows of Parquet ``inputs`` (lists of files) with ``__src``, the input's number."""
-    cols = columns_sql(names)
-    return " UNION ALL ".join(f"SELECT {cols}, {i} AS __src FROM read_parquet({sql_files(files)})"
-                              for i, files in enumerate(inputs))
+def bucket_sql(column: str, n_buckets: int) -> str:
+    """SQL for :func:`.schema.bucket_of` of an integer column: the top 16 bits of
+    ``id * BUCKET_MULTIPLIER mod 2**64``, modulo ``n_buckets``. The product is formed from 32-bit
+    halves (UBIGINT arithmetic refuses to overflow; HUGEINT is 100x slower)."""
+    hi, lo = BUCKET_MULTIPLIER >> 32, BUCKET_MULTIPLIER & 0xFFFFFFFF
+    mask = "4294967295::UBIGINT"
+    x = f'"{column}"::UBIGINT'
+    x_lo, x_hi = f"({x} & {mask})", f"({x} >> 32)"
+    cross = f"((({x_hi} * {lo}::UBIGINT) & {mask}) + (({x_lo} * {hi}::UBIGINT) & {mask}))"
+    top32 = f"(((({x_lo} * {lo}::UBIGINT) >> 32) + {cross}) & {mask})"
+    return f"(({top32} >> 16) % {int(n_buckets)})::SMALLINT"
+
+
+def um_sql(x: str, y: str, z: str) -> list[str]:
+    """SQL for the pia-aligned µm x, y, z of voxel position expressions ``x, y, z``: the
+    coordinate transform's affine (:func:`~..transform.voxel_affine`)."""
+    m = voxel_affine()
+    m = m.tolist()  # Python floats: their repr is a SQL number
+    return [f"({x} * {m[0][i]!r} + {y} * {m[1][i]!r} + {z} * {m[2][i]!r} + {m[3][i]!r})" for i in range(3)]
+
+
+def staged_names(names: list[str]) -> list[str]:
+    """The columns of staged rows (:mod:`.staging`): the store's, without the µm positions
+    (computed from the voxel positions as they are merged, :func:`select_staged`)."""
+    return [n for n in names if n not in UM] if all(c in names for c in (*UM, *VX)) else list(names)
+
+
+def select_staged(names: list[str]) -> str:
+    """SQL selecting the store's columns ``names`` from staged rows: the µm positions computed
+    from the voxel positions by the coordinate transform's affine (:func:`um_sql`)."""
+    if staged_names(names) == list(names):
+        return columns_sql(names)
+    um = dict(zip(UM, um_sql(*(f'"{c}"' for c in VX))))
+    return ", ".join(f'{um[n]} AS "{n}"' if n in um else f'"{n}"' for n in names)
+
+
+def union_sql(inputs: list, names: list[str], ranked=()) -> str:
+    """The rows of Parquet ``inputs`` (lists of files) with ``__src``, the input's number, and
+    ``__row``, the row's rank within its input. The inputs numbered in ``ranked`` are staged
+    rows (:func:`staged_names`: they carry ``__row``, and their µm positions are computed);
+    the others are the store's files (``__row`` 0)."""
+    return " UNION ALL ".join(
+        f"SELECT {select_staged(names) if i in ranked else columns_sql(names)}, {i} AS __src, "
+        f"{'__row' if i in ranked else '0'} AS __row FROM read_parquet({sql_files(files)})"
+        for i, files in enumerate(inputs))
 
 
 def dedup_sql(inputs: list, names: list[str], key_cols) -> str:
@@ -109,18 +150,20 @@ def dedup_sql(inputs: list, names: list[str], key_cols) -> str:
             f"QUALIFY row_number() OVER (PARTITION BY {columns_sql(key_cols)} ORDER BY __src DESC) = 1")
 
 
-def write_merged(con, inputs: list, schema: pa.Schema, key_cols, sort_col: str, path, batch_rows: int = 1 << 20) -> int:
-    """Write the rows of Parquet ``inputs`` (lists of files, later lists winning) to ``path``:
+def write_merged(con, inputs: list, schema: pa.Schema, key_cols, sort_col: str, path, ranked=(),
+                 batch_rows: int = 1 << 20) -> int:
+    """Write the rows of Parquet ``inputs`` (lists of files, later lists winning; within the
+    inputs numbered in ``ranked``, later rows by their ``__row`` column) to ``path``:
     one row per key, sorted by ``sort_col`` then the keys, in the store's Parquet format
     (:data:`.schema.WRITE_OPTIONS`). DuckDB sorts out of core (``ORDER BY`` the sort column,
-    the keys, then the input, latest first); the sorted stream keeps the first row of each key
+    the keys, then the input and row, latest first); the sorted stream keeps the first row of each key
     and is written by Arrow batch by batch, so memory stays bounded. Returns the rows written.
 
     Rows with one key sort next to each other because a key fixes its sort column (a synapse
     id has one pre and one post root id; a pair is its own root ids)."""
     names = schema.names
-    order = columns_sql([sort_col, *key_cols]) + ", __src DESC"
-    relation = con.sql(f"SELECT * FROM ({union_sql(inputs, names)}) ORDER BY {order}")
+    order = columns_sql([sort_col, *key_cols]) + ", __src DESC, __row DESC"
+    relation = con.sql(f"SELECT * FROM ({union_sql(inputs, names, ranked)}) ORDER BY {order}")
     # a stream of Arrow batches: ``to_arrow_reader`` (DuckDB 2), ``fetch_arrow_reader`` before
     stream = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
     reader = stream(batch_rows)

@@ -19,6 +19,7 @@ from ..layout import Layout, storage_error
 from ..tables import frame_exact, read_csv_exact
 from ..transform import VOXEL_RESOLUTION_NM, outside_volume
 from .covers import check_covers
+from .parquet_import import import_parquet
 from .rows import aggregate_rows, int_sizes, synapse_rows, synthetic_ids, voxel_positions
 from .schema import KINDS, POST, PRE, VX, as_table, dedup_last, dedup_sorted, key_order, table_digest
 from .staging import grouped
@@ -255,6 +256,16 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
             record["key"] += ":covers:" + hashlib.sha256(json.dumps(covers, sort_keys=True).encode()).hexdigest()[:16]
         return record
 
+    engine_job = None
+    if job_key is not None and Path(origin).suffix == ".parquet" and Path(origin).is_file():
+        result["kind"] = "synapses"  # (the engine imports per-synapse tables only)
+        engine_job = import_parquet(Path(origin), store, position_unit, f"{job_key}-engine", source)
+        result["kind"] = None if engine_job is None else "synapses"
+    if engine_job is not None:  # a large, clean Parquet file: read, checked and merged by the engine alone
+        for k in ("rows", "conflicting_ids", "outside_volume"):
+            result[k] = engine_job[k]
+        extent.update(positions=engine_job["positions"], looks_nm=engine_job["looks_nm"])
+        return _finished(result, origin, position_unit, extent)
     batches = tables()
     first = next(batches, None)
     second = next(batches, None) if first is not None else None
@@ -271,6 +282,11 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
 
         result["rows"] = store.merge_batches(_drain(head, batches), result["kind"], deduplicated=True,
                                              source=source, key=job_key)
+    return _finished(result, origin, position_unit, extent)
+
+
+def _finished(result: dict, origin: str, position_unit: str, extent: dict) -> dict:
+    """``result`` of an import, its warning and log lines given."""
     warn_extent(origin, position_unit, result["outside_volume"], extent["positions"], extent["looks_nm"])
     if result["conflicting_ids"]:
         log.info("%s: %d %s had conflicting rows (different values for the same id); kept the last of each",

@@ -50,10 +50,12 @@ KINDS = {"synapses": (SYNAPSE_SCHEMA, ("id",)), "connections": (CONNECTION_SCHEM
 N_BUCKETS = 16
 ROW_GROUP_ROWS = 8192
 #: the store's Parquet files: small row groups with statistics (lookups read one or two), page
-#: checksums, and only the root ids dictionary-encoded (they repeat): 4x faster writes than
-#: encoding every column
+#: checksums, plain-encoded integers and the positions split by byte (BYTE_STREAM_SPLIT, which
+#: zstd compresses as well as a dictionary): measured on 1.25M sorted rows, 0.45 s to write
+#: against 0.79 s with the root ids dictionary-encoded (and 4x that with every column), the
+#: same size, and faster to read
 WRITE_OPTIONS = dict(row_group_size=ROW_GROUP_ROWS, compression="zstd", write_statistics=True,
-                     use_dictionary=[PRE, POST], write_page_checksum=True)
+                     use_dictionary=False, use_byte_stream_split=[*UM, *VX], write_page_checksum=True)
 
 
 def kind_of(aggregate: bool) -> str:
@@ -61,11 +63,16 @@ def kind_of(aggregate: bool) -> str:
     return "connections" if aggregate else "synapses"
 
 
+#: the multiplier of the buckets' hash (Fibonacci hashing)
+BUCKET_MULTIPLIER = 0x9E3779B97F4A7C15
+
+
 def bucket_of(root_ids, n_buckets: int = N_BUCKETS) -> np.ndarray:
-    """The bucket of each root id (a multiplicative hash: root ids share high bits)."""
+    """The bucket of each root id (a multiplicative hash: root ids share high bits; the engine's
+    twin is :func:`.engine.bucket_sql`)."""
     ids = np.asarray(root_ids, dtype=np.int64).astype(np.uint64)
     with np.errstate(over="ignore"):
-        return ((ids * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(48)).astype(np.int64) % n_buckets
+        return ((ids * np.uint64(BUCKET_MULTIPLIER)) >> np.uint64(48)).astype(np.int64) % n_buckets
 
 
 def empty_table(kind: str) -> pa.Table:

@@ -1,9 +1,11 @@
 """Large merges with bounded memory: rows staged on disk by bucket, compacted by the engine.
 
 A large import, a whole-volume dump or a large download arrives in batches. Each batch is
-deduplicated (the last copy of a key wins, as everywhere in the store), split by each side's
-bucket and written by DuckDB (one partitioned ``COPY`` per side, on every core) to
-``<store>/staging/<job>/by_<side>/bucket=N/batch-KKKKKK_<i>.parquet``, then
+split by the buckets of both sides and written by DuckDB (one partitioned ``COPY``, on every
+core) to ``<store>/staging/<job>/rows/bp=B/bq=C/batch-KKKKKK_<i>.parquet`` (B the bucket of
+the pre root id, C of the post root id: bucket B of the by-pre copy is ``bp=B/*``, bucket C of
+the by-post copy ``*/bq=C``), with ``__row``, each row's rank in its batch (of two rows with
+one key, the later wins, as everywhere in the store); then it is
 recorded in ``batches/batch-KKKKKK.json`` (rows, the files' SHA-256; data before record),
 so a killed job resumes at the first unrecorded batch. :meth:`StagedMerge.finish` then
 rewrites each bucket file through DuckDB (:mod:`.engine`): the old bucket file, the store's
@@ -29,9 +31,13 @@ import pyarrow as pa
 from ..errors import DataError
 from ..layout import LOCK_NAME, _pid_alive, atomic_write_json, file_sha256, write_content_named, write_lock
 from . import engine
-from .schema import KINDS, SIDES, bucket_of, dedup_last
+from .schema import KINDS, PRE, POST, SIDES, dedup_last
 
 STAGING = "staging"
+#: the staged files' layout (records of another layout are staged anew)
+LAYOUT = 2
+#: the partition folder of each side's buckets
+PARTITION = {"pre": "bp", "post": "bq"}
 #: bucket files written at once by a compaction
 COMPACT_THREADS = 2
 
@@ -115,7 +121,7 @@ class StagedMerge:
                 number = int(record["number"])
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # unreadable: the batch is staged again
-            if all((self.folder / rel).exists() for rel in record["files"]):
+            if record.get("layout") == LAYOUT and all((self.folder / rel).exists() for rel in record["files"]):
                 out[number] = record
         return out
 
@@ -127,28 +133,41 @@ class StagedMerge:
             table = table.select(schema.names).cast(schema)
         if not deduplicated:
             table = dedup_last(table, key_cols)  # one row per key within the batch: the last wins
+        con = self._engine()
+        staged = table.select(engine.staged_names(schema.names))  # the µm positions are computed as they merge
+        con.register("batch", staged.append_column("__row", pa.array(np.arange(table.num_rows, dtype=np.int64))))
+        try:
+            return self.add_query(number, "SELECT * FROM batch", table.num_rows, **extra)
+        finally:
+            con.unregister("batch")
+
+    def add_query(self, number: int, select: str, rows: int, **extra) -> dict:
+        """Stage batch ``number`` from a query of the job's engine (:meth:`engine`) giving the
+        staged columns (:func:`.engine.staged_names`: the store's without the µm positions) and
+        ``__row`` (of rows with one key, the highest wins); ``rows``: how many rows it gives.
+        Returns the record."""
         n_buckets = self.store.n_buckets
         stem = f"batch-{number:06d}_"
-        for old in self.folder.glob(f"by_*/bucket=*/{stem}*.parquet"):  # a killed earlier try of this batch
+        self._record_path(number).unlink(missing_ok=True)
+        for old in self.folder.glob(f"rows/*/*/{stem}*.parquet"):  # a killed earlier try of this batch
             old.unlink()
         con = self._engine()
-        for side, col in SIDES.items():
-            # DuckDB writes one file per bucket, on every core: by_<side>/bucket=NN/batch-KKKKKK_<i>.parquet
-            buckets = pa.array(bucket_of(table.column(col).to_numpy(), n_buckets).astype(np.int16))
-            con.register("batch", table.append_column("bucket", buckets))
-            try:
-                con.execute(f"COPY batch TO {engine.sql_string((self.folder / f'by_{side}').as_posix())} "
-                            f"(FORMAT parquet, PARTITION_BY (bucket), COMPRESSION lz4, OVERWRITE_OR_IGNORE, "
-                            f"FILENAME_PATTERN '{stem}{{i}}')")
-            finally:
-                con.unregister("batch")
+        # one COPY on every core, a file per pair of buckets: rows/bp=B/bq=C/batch-KKKKKK_<i>.parquet
+        con.execute(f"COPY (SELECT *, {engine.bucket_sql(PRE, n_buckets)} AS bp, {engine.bucket_sql(POST, n_buckets)} "
+                    f"AS bq FROM ({select})) TO {engine.sql_string((self.folder / 'rows').as_posix())} "
+                    f"(FORMAT parquet, PARTITION_BY (bp, bq), COMPRESSION lz4, OVERWRITE_OR_IGNORE, "
+                    f"FILENAME_PATTERN '{stem}{{i}}')")
         # (written in place, not renamed: a file cut short has no record, and the record's
         # checksums are verified before the merge)
         files = {path.relative_to(self.folder).as_posix(): file_sha256(path)
-                 for path in sorted(self.folder.glob(f"by_*/bucket=*/{stem}*.parquet"))}
-        record = {"number": int(number), "rows": table.num_rows, "files": files, **extra}
+                 for path in sorted(self.folder.glob(f"rows/*/*/{stem}*.parquet"))}
+        record = {"number": int(number), "rows": int(rows), "layout": LAYOUT, "files": files, **extra}
         atomic_write_json(self._record_path(number), record)
         return record
+
+    def engine(self):
+        """The job's DuckDB connection (for :meth:`add_query`'s queries)."""
+        return self._engine()
 
     # -- the merge ------------------------------------------------------------------
     def _stage_runs(self, doc: dict) -> list[int]:
@@ -209,8 +228,11 @@ class StagedMerge:
                 if old is not None:
                     store._check(old, store._meta(old, doc))
                     inputs.append([old])
-                prefix = f"by_{side}/bucket={b}/"
-                inputs += [[self.folder / rel] for n in order for rel in records[n]["files"] if rel.startswith(prefix)]
+                part = f"{PARTITION[side]}={b}"
+                for n in order:  # each batch's files of this bucket: rows/bp=B/bq=C/...
+                    files = [self.folder / rel for rel in records[n]["files"] if part in rel.split("/")[1:3]]
+                    if files:
+                        inputs.append(files)
                 if inputs and (old is None or len(inputs) > 1):
                     jobs.append((side, col, b, old, inputs))
         if progress is not None:
@@ -221,12 +243,13 @@ class StagedMerge:
 
         def run(job) -> None:
             side, col, b, old, inputs = job
+            ranked = range(0 if old is None else 1, len(inputs))  # the staged batches rank their rows
             cursor = con.cursor()
             try:
                 rows = []
                 path, digest, blocks = write_content_named(
                     store.root / kind / f"by_{side}", f"part-{b:02d}", ".parquet",
-                    lambda tmp: rows.append(engine.write_merged(cursor, inputs, schema, key_cols, col, tmp)))
+                    lambda tmp: rows.append(engine.write_merged(cursor, inputs, schema, key_cols, col, tmp, ranked)))
             finally:
                 cursor.close()
             with lock:
