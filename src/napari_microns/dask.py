@@ -2,7 +2,8 @@
 
 ``pip install "napari-microns[dask]"``. The store is plain Parquet (``Dataset.synapse_files()``:
 one copy, every row once, verified), so :func:`synapse_frame` is ``dask.dataframe.read_parquet``
-of those files, and :func:`connectivity_by_type` computes the synapses between groups of a
+of those files (with the pia-aligned µm positions computed from the stored voxel positions, as
+``Dataset.synapses()`` gives them), and :func:`connectivity_by_type` computes the synapses between groups of a
 units label (cell types, by default) on whatever scheduler is active: threads by default, or
 a ``dask.distributed`` cluster after ``Client(...)`` (a ``LocalCluster``, or a real one whose
 workers see the same files: a shared file system, or the store copied to object storage and
@@ -17,7 +18,8 @@ import pandas as pd
 
 from .core.errors import DataError
 from .core.synapses.by_type import NOT_IN_UNITS, tidy_summary
-from .core.synapses.schema import POST, PRE
+from .core.synapses.schema import POST, PRE, SYNAPSE_SCHEMA, UM, VX
+from .core.transform import voxels_to_um
 
 
 def _dd():
@@ -38,7 +40,20 @@ def synapse_frame(dataset, kind: str = "synapses", columns: list[str] | None = N
     files = files if files is not None else dataset.synapse_files(kind)
     if not files:
         raise DataError(f"no {kind} in the synapse store of {dataset!r}")
-    return dd.read_parquet(list(files), columns=columns, storage_options=storage_options)
+    um = kind == "synapses" and (columns is None or any(c in UM for c in columns))
+    read = None if columns is None else [c for c in columns if c not in UM] + (VX if um else [])
+    frame = dd.read_parquet(list(files), columns=list(dict.fromkeys(read)) if read else read,
+                            storage_options=storage_options)
+    if um:  # the files hold voxel positions: µm as the store's queries give them
+        names = [c for c in SYNAPSE_SCHEMA.names if c in frame.columns or c in UM]
+        frame = frame.map_partitions(_with_um, names, meta={c: (frame.dtypes[c] if c in frame.columns else "f8")
+                                                             for c in names})
+    return frame if columns is None else frame[list(columns)]
+
+
+def _with_um(part: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    um = voxels_to_um(part[VX].to_numpy(dtype=float))
+    return part.assign(**{c: um[:, i] for i, c in enumerate(UM)})[names]
 
 
 def connectivity_by_type(dataset, by: str = "cell_type", drop_autapses: bool = False, files=None,

@@ -62,26 +62,6 @@ def um_to_nm(xyz_um) -> np.ndarray:
     return _apply("nm", xyz_um, invert=True)
 
 
-def voxel_affine() -> np.ndarray:
-    """:func:`voxels_to_um` as a ``(4, 3)`` affine matrix ``M`` (``um = [x, y, z, 1] @ M``), for
-    engines that convert whole tables without Python (the store's import in DuckDB). Solved from
-    the transform itself at four points and checked at others: it agrees with
-    :func:`voxels_to_um` to 1e-6 µm."""
-    global _AFFINE
-    if _AFFINE is None:
-        basis = np.array([[0.0, 0, 0], [1e5, 0, 0], [0, 1e5, 0], [0, 0, 1e4]])
-        out = voxels_to_um(basis)
-        m = np.vstack([(out[1:] - out[0]) / np.array([[1e5], [1e5], [1e4]]), out[0]])
-        probe = np.array([[60_000.0, 40_000, 14_000], [420_000, 320_000, 27_000], [250_000, 180_000, 20_000]])
-        if not np.allclose(np.c_[probe, np.ones(len(probe))] @ m, voxels_to_um(probe), rtol=0, atol=1e-6):
-            raise RuntimeError("the standard transform is not affine; the engine cannot apply it")
-        _AFFINE = m
-    return _AFFINE.copy()
-
-
-_AFFINE: np.ndarray | None = None
-
-
 #: A generous box around minnie65's cells in nm, ``[[x, y, z] min, [x, y, z] max]``: the soma
 #: positions of the v1300 cell table (``cell_info_1300.feather``, 91,423 cells: x 251,136-1,631,808,
 #: y 294,080-1,158,144, z 603,080-1,105,200 nm) widened by 100 µm on each side. Positions

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from ..errors import DataError
 from . import engine
-from .schema import KINDS, POST, PRE
+from .schema import KINDS, POST, PRE, STORED
 
 NOT_IN_UNITS = "not in units"
 SUMMARY_COLUMNS = ["pre_group", "post_group", "n_connections", "n_synapses", "size_sum"]
@@ -35,7 +35,7 @@ def store_relation(store, kind: str = "synapses", side: str = "pre") -> str | No
         store.verify_once(path, doc)
     if not parts and not runs:
         return None
-    names, key_cols = KINDS[kind][0].names, KINDS[kind][1]
+    names, key_cols = STORED[kind].names, KINDS[kind][1]
     inputs = ([parts] if parts else []) + [[r] for r in runs]
     if len(inputs) == 1:
         return f"read_parquet({engine.sql_files(inputs[0])})"

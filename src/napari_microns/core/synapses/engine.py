@@ -20,8 +20,7 @@ import pyarrow.parquet as pq
 
 from ..errors import DataError
 from ..layout import make_dirs
-from ..transform import voxel_affine
-from .schema import BUCKET_MULTIPLIER, UM, VX, WRITE_OPTIONS, same_as_next
+from .schema import BUCKET_MULTIPLIER, WRITE_OPTIONS, same_as_next
 
 MEMORY_ENV = "NAPARI_MICRONS_ENGINE_MEMORY"
 THREADS_ENV = "NAPARI_MICRONS_ENGINE_THREADS"
@@ -107,38 +106,13 @@ def bucket_sql(column: str, n_buckets: int) -> str:
     return f"(({top32} >> 16) % {int(n_buckets)})::SMALLINT"
 
 
-def um_sql(x: str, y: str, z: str) -> list[str]:
-    """SQL for the pia-aligned µm x, y, z of voxel position expressions ``x, y, z``: the
-    coordinate transform's affine (:func:`~..transform.voxel_affine`)."""
-    m = voxel_affine()
-    m = m.tolist()  # Python floats: their repr is a SQL number
-    return [f"({x} * {m[0][i]!r} + {y} * {m[1][i]!r} + {z} * {m[2][i]!r} + {m[3][i]!r})" for i in range(3)]
-
-
-def staged_names(names: list[str]) -> list[str]:
-    """The columns of staged rows (:mod:`.staging`): the store's, without the µm positions
-    (computed from the voxel positions as they are merged, :func:`select_staged`)."""
-    return [n for n in names if n not in UM] if all(c in names for c in (*UM, *VX)) else list(names)
-
-
-def select_staged(names: list[str]) -> str:
-    """SQL selecting the store's columns ``names`` from staged rows: the µm positions computed
-    from the voxel positions by the coordinate transform's affine (:func:`um_sql`)."""
-    if staged_names(names) == list(names):
-        return columns_sql(names)
-    um = dict(zip(UM, um_sql(*(f'"{c}"' for c in VX))))
-    return ", ".join(f'{um[n]} AS "{n}"' if n in um else f'"{n}"' for n in names)
-
-
 def union_sql(inputs: list, names: list[str], ranked=()) -> str:
     """The rows of Parquet ``inputs`` (lists of files) with ``__src``, the input's number, and
-    ``__row``, the row's rank within its input. The inputs numbered in ``ranked`` are staged
-    rows (:func:`staged_names`: they carry ``__row``, and their µm positions are computed);
-    the others are the store's files (``__row`` 0)."""
+    ``__row``, the row's rank within its input: the inputs numbered in ``ranked`` (staged rows)
+    carry it; for the others (the store's files) it is 0."""
     return " UNION ALL ".join(
-        f"SELECT {select_staged(names) if i in ranked else columns_sql(names)}, {i} AS __src, "
-        f"{'__row' if i in ranked else '0'} AS __row FROM read_parquet({sql_files(files)})"
-        for i, files in enumerate(inputs))
+        f"SELECT {columns_sql(names)}, {i} AS __src, {'__row' if i in ranked else '0'} AS __row "
+        f"FROM read_parquet({sql_files(files)})" for i, files in enumerate(inputs))
 
 
 def dedup_sql(inputs: list, names: list[str], key_cols) -> str:

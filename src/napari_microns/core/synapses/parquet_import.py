@@ -1,10 +1,9 @@
 """A large Parquet synapse table imported by the engine alone, without a pass through pandas.
 
 DuckDB reads the file on every core, checks it in one scan (ids, sizes, positions outside the
-volume, repeated synapse ids), converts it to the store's rows in SQL and stages it by bucket
-in one partitioned ``COPY``; the staged merge (:mod:`.staging`) then compacts it (computing
-the pia-aligned µm positions by the coordinate transform's affine,
-:func:`~..transform.voxel_affine`).
+volume, repeated synapse ids), converts it to the store's rows in SQL (:data:`.schema.STORED`:
+the voxel positions; the µm positions are computed as rows leave the store) and stages it by
+bucket in one partitioned ``COPY``; the staged merge (:mod:`.staging`) then compacts it.
 Python never holds the rows, so the import runs at the engine's speed within its memory limit.
 
 Only clean files take this path: integer ids, numeric sizes and positions, and no value the
@@ -19,7 +18,7 @@ import pyarrow.parquet as pq
 
 from ..transform import VOLUME_EXTENT_NM, VOXEL_RESOLUTION_NM
 from . import engine
-from .schema import KINDS, POST, PRE, UM, VX
+from .schema import POST, PRE, STORED, UM, VX
 from .staging import StagedMerge
 
 #: integer types read exactly as BIGINT (uint64 may exceed it: the reader names such rows)
@@ -95,7 +94,7 @@ def import_parquet(path, store, position_unit: str, job_key: str, source, memory
         size = "round_even(size, 0)::BIGINT" if p["float_size"] else "size::BIGINT"
         exprs = {"id": "id::BIGINT", PRE: f'"{PRE}"::BIGINT', POST: f'"{POST}"::BIGINT', "size": size,
                  **dict(zip(VX, vx))}
-        columns = [f'{exprs[c]} AS "{c}"' for c in engine.staged_names(KINDS["synapses"][0].names)]
+        columns = [f'{exprs[c]} AS "{c}"' for c in STORED["synapses"].names]
         columns.append("file_row_number AS __row")
         select = f"SELECT {', '.join(columns)} FROM {src}"
         conflicting = 0

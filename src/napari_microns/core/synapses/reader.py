@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from ..errors import DataError
 from ..layout import VerifiedBlocks, file_sha256, read_json
-from .schema import KINDS, N_BUCKETS, POST, PRE, SIDES, bucket_of, dedup_sorted, empty_table
+from .schema import KINDS, N_BUCKETS, POST, PRE, SIDES, STORED, bucket_of, dedup_sorted, empty_table, stored_columns, with_um
 
 STORE_FORMAT = 2
 INDEX_NAME = "index.json"
@@ -196,7 +196,8 @@ class StoreReader:
     def _read_whole(self, path: Path, kind: str, doc: dict | None = None) -> pa.Table:
         self._check(path, self._meta(path, doc))
         try:
-            return pq.read_table(path, schema=KINDS[kind][0], page_checksum_verification=True)
+            schema = STORED[kind]  # (files written before the µm positions were dropped have them too)
+            return pq.read_table(path, columns=schema.names, page_checksum_verification=True).cast(schema)
         except Exception as exc:  # noqa: BLE001
             raise _corrupt(path, exc) from None
 
@@ -251,11 +252,7 @@ class StoreReader:
         ``columns``: only these columns, read from the row groups that hold the ids (verified as ever)."""
         col = SIDES[side]
         ids = np.unique(np.asarray(list(root_ids) if not isinstance(root_ids, np.ndarray) else root_ids, dtype=np.int64))
-        schema, key_cols = KINDS[kind]
-        if columns is not None:
-            unknown = [c for c in columns if c not in schema.names]
-            if unknown:
-                raise DataError(f"the store's {kind} have no column(s) {', '.join(unknown)}")
+        key_cols, schema, stored = KINDS[kind][1], STORED[kind], stored_columns(kind, columns)
         if len(ids) == 0:
             return empty_table(kind) if columns is None else empty_table(kind).select(columns)
 
@@ -263,8 +260,7 @@ class StoreReader:
             doc = self.index()  # one snapshot: every file read below belongs to the same commit
             runs = self.runs(kind, side, doc)
             # the side's column to filter by, and the keys when runs' repeats are to be dropped
-            needed = None if columns is None else \
-                [c for c in schema.names if c in columns or c == col or (runs and c in key_cols)]
+            needed = [c for c in schema.names if c in stored or c == col or (runs and c in key_cols)]
             buckets = bucket_of(ids, int(doc["buckets"]))
             jobs = [(path, ids[buckets == b]) for b in np.unique(buckets)
                     if (path := self.part_of(kind, side, int(b), doc)) is not None]
@@ -275,14 +271,14 @@ class StoreReader:
             else:
                 found = [self._read_ids(path, col, wanted, doc, needed) for path, wanted in jobs]
             # files written by the engine mark columns without nulls "not null": one schema for all
-            ref = schema if needed is None else pa.schema([schema.field(c) for c in needed])
+            ref = pa.schema([schema.field(c) for c in needed])
             pieces = [piece if piece.schema == ref else piece.cast(ref) for piece in found if piece is not None]
             if not pieces:
                 table = ref.empty_table()
             else:
                 table = pa.concat_tables(pieces).replace_schema_metadata(None)
                 table = dedup_sorted(table, key_cols, col) if runs else table
-            return table if columns is None else table.select(columns)
+            return with_um(table, kind, columns)
 
         return self._retrying(read)
 
@@ -318,7 +314,7 @@ class StoreReader:
             if not pieces:
                 return empty_table(kind)
             table = pa.concat_tables(pieces).replace_schema_metadata(None)
-            return dedup_sorted(table, KINDS[kind][1], SIDES[side]) if runs else table
+            return with_um(dedup_sorted(table, KINDS[kind][1], SIDES[side]) if runs else table, kind)
 
         return self._retrying(read)
 

@@ -3,6 +3,10 @@
 Per-synapse rows carry positions in pia-aligned µm (as the units) and in 4x4x40 nm voxels;
 aggregated rows are one per (pre, post) pair with the summed ``size`` (datacleaner's name) and
 ``n_synapses`` (null when a source did not count them).
+
+The store's files hold the voxel positions only (:data:`STORED`): the µm positions are the
+coordinate transform of them, added as rows leave the store (:func:`with_um`). That halves
+the files and the time to write them.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import hashlib
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
+from ..errors import DataError
 
 PRE = "pre_pt_root_id"
 POST = "post_pt_root_id"
@@ -46,6 +52,8 @@ CONNECTION_SCHEMA = pa.schema([
 
 #: each kind of row: its schema and the columns that identify a row
 KINDS = {"synapses": (SYNAPSE_SCHEMA, ("id",)), "connections": (CONNECTION_SCHEMA, (PRE, POST))}
+#: each kind's columns in the store's files: per-synapse rows without the µm positions
+STORED = {"synapses": pa.schema([f for f in SYNAPSE_SCHEMA if f.name not in UM]), "connections": CONNECTION_SCHEMA}
 
 N_BUCKETS = 16
 ROW_GROUP_ROWS = 8192
@@ -77,6 +85,40 @@ def bucket_of(root_ids, n_buckets: int = N_BUCKETS) -> np.ndarray:
 
 def empty_table(kind: str) -> pa.Table:
     return KINDS[kind][0].empty_table()
+
+
+def to_stored(table: pa.Table, kind: str) -> pa.Table:
+    """``table`` (rows of ``kind``, with or without the µm positions) as the store's files hold it."""
+    schema = STORED[kind]
+    return table if table.schema == schema else table.select(schema.names).cast(schema)
+
+
+def stored_columns(kind: str, columns: list[str] | None = None) -> list[str]:
+    """The stored columns that give ``columns`` of ``kind`` (all by default): the voxel
+    positions for the µm ones (:func:`with_um`); a one-line error for a column ``kind`` has not."""
+    names = STORED[kind].names
+    if columns is None:
+        return names
+    unknown = [c for c in columns if c not in KINDS[kind][0].names]
+    if unknown:
+        raise DataError(f"the store's {kind} have no column(s) {', '.join(unknown)}")
+    return [c for c in names if c in columns or (c in VX and any(u in columns for u in UM))]
+
+
+def with_um(table: pa.Table, kind: str, columns: list[str] | None = None) -> pa.Table:
+    """Stored rows of ``kind`` as the store gives them: per-synapse rows with the pia-aligned µm
+    positions (the coordinate transform of the voxel positions) in :data:`SYNAPSE_SCHEMA`'s order;
+    ``columns``: only these."""
+    if kind == "synapses" and (columns is None or any(c in UM for c in columns)):
+        from ..transform import voxels_to_um
+
+        vx = np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in VX]) if table.num_rows \
+            else np.empty((0, 3))
+        um = voxels_to_um(vx)
+        arrays = {c: pa.array(um[:, i], from_pandas=True) for i, c in enumerate(UM)}  # NaN: null, as stored
+        names = [f.name for f in SYNAPSE_SCHEMA if f.name in arrays or f.name in table.column_names]
+        table = pa.Table.from_arrays([arrays[n] if n in arrays else table.column(n) for n in names], names=names)
+    return table if columns is None else table.select(columns)
 
 
 def as_table(df: pd.DataFrame, kind: str) -> pa.Table:

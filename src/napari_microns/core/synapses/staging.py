@@ -31,7 +31,7 @@ import pyarrow as pa
 from ..errors import DataError
 from ..layout import LOCK_NAME, _pid_alive, atomic_write_json, file_sha256, write_content_named, write_lock
 from . import engine
-from .schema import KINDS, PRE, POST, SIDES, dedup_last
+from .schema import KINDS, POST, PRE, SIDES, STORED, dedup_last, to_stored
 
 STAGING = "staging"
 #: the staged files' layout (records of another layout are staged anew)
@@ -128,14 +128,11 @@ class StagedMerge:
     def add(self, number: int, table: pa.Table, deduplicated: bool = False, **extra) -> dict:
         """Stage batch ``number`` (store schema; ``deduplicated``: one row per key already);
         ``extra`` goes into its record. Returns the record."""
-        schema, key_cols = KINDS[self.kind]
-        if table.schema != schema:
-            table = table.select(schema.names).cast(schema)
+        table = to_stored(table, self.kind)
         if not deduplicated:
-            table = dedup_last(table, key_cols)  # one row per key within the batch: the last wins
+            table = dedup_last(table, KINDS[self.kind][1])  # one row per key within the batch: the last wins
         con = self._engine()
-        staged = table.select(engine.staged_names(schema.names))  # the µm positions are computed as they merge
-        con.register("batch", staged.append_column("__row", pa.array(np.arange(table.num_rows, dtype=np.int64))))
+        con.register("batch", table.append_column("__row", pa.array(np.arange(table.num_rows, dtype=np.int64))))
         try:
             return self.add_query(number, "SELECT * FROM batch", table.num_rows, **extra)
         finally:
@@ -143,9 +140,8 @@ class StagedMerge:
 
     def add_query(self, number: int, select: str, rows: int, **extra) -> dict:
         """Stage batch ``number`` from a query of the job's engine (:meth:`engine`) giving the
-        staged columns (:func:`.engine.staged_names`: the store's without the µm positions) and
-        ``__row`` (of rows with one key, the highest wins); ``rows``: how many rows it gives.
-        Returns the record."""
+        stored columns (:data:`.schema.STORED`) and ``__row`` (of rows with one key, the highest
+        wins); ``rows``: how many rows it gives. Returns the record."""
         n_buckets = self.store.n_buckets
         stem = f"batch-{number:06d}_"
         self._record_path(number).unlink(missing_ok=True)
@@ -194,7 +190,7 @@ class StagedMerge:
         ``source`` recorded in the same commit; returns the rows staged. ``progress(done, total)``
         counts bucket files."""
         store, kind = self.store, self.kind
-        schema, key_cols = KINDS[kind]
+        schema, key_cols = STORED[kind], KINDS[kind][1]
         with store.writing():
             doc = store._working_index()
             records = self.done()

@@ -45,7 +45,7 @@ import pyarrow.parquet as pq
 from ..layout import LOCK_NAME, Layout, atomic_write_json, remove_stale_temporaries, write_content_named, write_lock
 from ..errors import DataError
 from .reader import INDEX_COPY, StoreReader, empty_index, index_checksum
-from .schema import KINDS, SIDES, WRITE_OPTIONS, bucket_of, dedup_sorted
+from .schema import KINDS, SIDES, WRITE_OPTIONS, bucket_of, dedup_sorted, to_stored
 
 #: merges smaller than this many rows become runs; larger ones (and too many runs) compact
 RUN_MAX_ROWS = 1_000_000
@@ -121,9 +121,8 @@ class SynapseStore(StoreReader):
 
         ``source``, when given, is recorded in the same commit (see :meth:`add_source`).
         """
-        schema, key_cols = KINDS[kind]
-        if table.schema != schema:
-            table = table.select(schema.names).cast(schema)
+        key_cols = KINDS[kind][1]
+        table = to_stored(table, kind)
         with self.writing():
             doc = self._working_index()
             if table.num_rows:
@@ -201,6 +200,7 @@ class SynapseStore(StoreReader):
                seq: int | None = None) -> None:
         folder = self.root / kind / (f"by_{side}" if role == "part" else f"runs/by_{side}")
         stem = f"part-{bucket:02d}" if role == "part" else "run"
+        table = to_stored(table, kind)
         path, digest, blocks = write_content_named(folder, stem, ".parquet",
                                                    lambda tmp: pq.write_table(table, tmp, **WRITE_OPTIONS))
         entry = {"kind": kind, "side": side, "role": role, "rows": table.num_rows, "sha256": digest,
@@ -255,13 +255,11 @@ class SynapseStore(StoreReader):
     def rebuild(self, kind: str, table: pa.Table | None, sources: list[dict]) -> None:
         """Replace everything of ``kind`` by ``table`` (compacted into bucket files) and the
         store's sources by ``sources``; used by the repair."""
-        schema, key_cols = KINDS[kind]
+        key_cols = KINDS[kind][1]
         with self.writing():
             doc = self._working_index() if self.index_path.exists() else empty_index()
             doc["files"] = {rel: m for rel, m in doc["files"].items() if m["kind"] != kind}
             if table is not None and table.num_rows:
-                if table.schema != schema:
-                    table = table.select(schema.names).cast(schema)
-                self._merge_into_parts(doc, table, kind, key_cols)
+                self._merge_into_parts(doc, to_stored(table, kind), kind, key_cols)
             doc["sources"] = sources
             self._commit(doc)
