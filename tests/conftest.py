@@ -74,12 +74,15 @@ def layered() -> dict:
 @pytest.fixture
 def small_engine(monkeypatch):
     """Engine thresholds for a few thousand rows: merges (and Parquet files) of 1,000+ rows go
-    through the engine, in batches of 700; the reader reads 900 rows at a time."""
+    through the engine, in batches of 700 (a Parquet file without repeated ids in chunks of 600);
+    the reader reads 900 rows at a time."""
     import napari_microns.core.synapses.importing as importing
+    import napari_microns.core.synapses.parquet_import as parquet_import
     import napari_microns.core.synapses.store as synapses_store
     from napari_microns.core.synapses import engine
 
     monkeypatch.setattr(synapses_store, "RUN_MAX_ROWS", 1000)
     monkeypatch.setattr(synapses_store, "STAGE_BATCH_ROWS", 700)
     monkeypatch.setattr(importing, "IMPORT_BATCH_ROWS", 900)
+    monkeypatch.setattr(parquet_import, "CHUNK_ROWS", 600)
     monkeypatch.setenv(engine.MEMORY_ENV, "128MB")

@@ -102,14 +102,19 @@ def test_the_engine_import_equals_the_readers(tmp_path, small_engine, monkeypatc
     assert not [p for p in (ds.synapse_store.root / STAGING).glob("*") if p.name != "spill"]
 
 
-def test_positions_named_in_um_columns_and_narrow_integer_types(tmp_path, small_engine):
+def test_positions_named_in_um_columns_and_narrow_integer_types(tmp_path, small_engine, monkeypatch):
     """datacleaner's names (ctr_pt_position_x/y/z, in voxels), int32 ids and sizes, no positions."""
     df = synapse_table(1500, n_roots=30, seed=4)
     table = pa.table({"id": pa.array(df["id"], pa.int32()), PRE: df[PRE], POST: df[POST],
                       "size": pa.array(df["size"], pa.int32()), **{c: pa.array(df[c], pa.int32()) for c in XYZ}})
     pq.write_table(table, tmp_path / "narrow.parquet")
     ds = Dataset(tmp_path / "d", version=1300)
+    calls = []
+    real = parquet_import.StagedMerge.add_query
+    monkeypatch.setattr(parquet_import.StagedMerge, "add_query",
+                        lambda self, *a, **kw: calls.append(a[::2]) or real(self, *a, **kw))
     assert ds.import_synapses(tmp_path / "narrow.parquet")["rows"] == 1500
+    assert calls == [(0, 600), (1, 600), (2, 300)]  # every id once: staged in chunks of rows
     got = stored(ds)
     np.testing.assert_array_equal(got[VX].to_numpy(), df.sort_values("id")[XYZ].to_numpy(float))
     np.testing.assert_array_equal(got[XYZ].to_numpy(), voxels_to_um(got[VX].to_numpy()))
@@ -142,34 +147,43 @@ KILLED = """
 import sys, time
 import napari_microns.core.synapses.store as store_module
 import napari_microns.core.synapses.engine as engine
+import napari_microns.core.synapses.parquet_import as parquet_import
+import napari_microns.core.synapses.staging as staging
 from napari_microns import Dataset
 store_module.RUN_MAX_ROWS = 1000
-real = engine.write_merged  # each bucket file of the compaction
-def slow(*args, **kw):
-    rows = real(*args, **kw)
-    print("writing", flush=True)
-    time.sleep(0.3)
-    return rows
-engine.write_merged = slow
+parquet_import.CHUNK_ROWS = 600
+def slowed(real):
+    def slow(*args, **kw):
+        out = real(*args, **kw)
+        print("writing", flush=True)
+        time.sleep(0.3)
+        return out
+    return slow
+if sys.argv[3] == "compaction":
+    engine.write_merged = slowed(engine.write_merged)  # each bucket file of the compaction
+else:
+    staging.StagedMerge.add_query = slowed(staging.StagedMerge.add_query)  # each staged chunk
 Dataset(sys.argv[1], version=1300).import_synapses(sys.argv[2])
 """
 
 
 @pytest.mark.slow
-def test_a_killed_engine_import_resumes_with_exactly_the_files_rows(tmp_path, small_engine):
-    df = awkward_table()
+@pytest.mark.parametrize("where", ["compaction", "staging"])
+def test_a_killed_engine_import_resumes_with_exactly_the_files_rows(tmp_path, small_engine, where):
+    # repeated ids (one batch) killed while compacting; every id once (chunks) killed after a chunk
+    df = awkward_table() if where == "compaction" else synapse_table(3000, n_roots=40, seed=6)
     path = tmp_path / "syn.parquet"
     df.to_parquet(path, index=False)
     script = tmp_path / "killed.py"
     script.write_text(KILLED)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "data"), str(path)],
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "data"), str(path), where],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, engine.MEMORY_ENV: "128MB"})
     assert proc.stdout.readline().startswith("writing"), proc.stderr.read()[-2000:]  # compacting
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     ds = Dataset(tmp_path / "data", version=1300)
-    staged = list((ds.synapse_store.root / STAGING).glob("import-*-engine/batches/*.json"))
+    staged = list((ds.synapse_store.root / STAGING).glob("import-*-engine-c*/batches/*.json"))
     assert staged  # the staged file survived the kill
     result = ds.import_synapses(path)
     want = df.drop_duplicates("id", keep="last")

@@ -21,6 +21,10 @@ from . import engine
 from .schema import POST, PRE, STORED, UM, VX
 from .staging import StagedMerge
 
+#: rows staged at once (one partitioned ``COPY`` each): a killed import resumes at the first
+#: unrecorded chunk, and DuckDB's partitioned writer stays fast (measured on 100M rows: 6 s per
+#: 20M-row chunk, 57 s for the whole file in one ``COPY``)
+CHUNK_ROWS = 10_000_000
 #: integer types read exactly as BIGINT (uint64 may exceed it: the reader names such rows)
 _EXACT_INTS = (pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16(), pa.uint32())
 
@@ -64,7 +68,7 @@ def import_parquet(path, store, position_unit: str, job_key: str, source, memory
     """Import the Parquet file ``path`` through the engine; ``{kind, rows, conflicting_ids,
     outside_volume, positions, looks_nm}``, or None when it is not the engine's to import (the
     reader then does). ``source(rows)`` gives the import's source record; a killed import resumes
-    under ``job_key`` (the staged file is kept)."""
+    under ``job_key`` (the staged chunks are kept)."""
     from .store import RUN_MAX_ROWS
 
     p = plan(path, RUN_MAX_ROWS)
@@ -73,7 +77,8 @@ def import_parquet(path, store, position_unit: str, job_key: str, source, memory
     src = f"read_parquet({engine.sql_string(str(path))}, file_row_number = true)"
     raw = [f'"{c}"' for c in p["positions"]] if p["positions"] else None
     res = [1.0, 1.0, 1.0] if position_unit == "voxel" else VOXEL_RESOLUTION_NM.tolist()
-    with StagedMerge(store, "synapses", job_key, memory=memory) as job:
+    chunk = int(CHUNK_ROWS)
+    with StagedMerge(store, "synapses", f"{job_key}-c{chunk}", memory=memory) as job:
         con = job.engine()
         bad = (f'id IS NULL OR id < 0 OR "{PRE}" IS NULL OR "{PRE}" <= 0 OR "{POST}" IS NULL OR "{POST}" <= 0 '
                "OR size IS NULL" + (" OR isnan(size) OR isinf(size)" if p["float_size"] else ""))
@@ -98,13 +103,19 @@ def import_parquet(path, store, position_unit: str, job_key: str, source, memory
         columns.append("file_row_number AS __row")
         select = f"SELECT {', '.join(columns)} FROM {src}"
         conflicting = 0
-        if n_ids < n:  # repeated synapse ids: the last row of each wins, as in every merge
+        if n_ids < n:  # repeated synapse ids: the last row of each wins, over the whole file (one batch)
             distinct = ", ".join([f'"{PRE}"', f'"{POST}"', "size", *(raw or [])])
             conflicting = int(con.sql(f"SELECT count(*) FROM (SELECT id FROM {src} GROUP BY id "
                                       f"HAVING count(DISTINCT ({distinct})) > 1)").fetchall()[0][0])
-            select += " QUALIFY row_number() OVER (PARTITION BY id ORDER BY file_row_number DESC) = 1"
-        if 0 not in job.done():
-            job.add_query(0, select, n_ids)
+            batches = [(select + " QUALIFY row_number() OVER (PARTITION BY id ORDER BY file_row_number DESC) = 1",
+                        n_ids)]
+        else:  # every id once: staged chunk by chunk
+            batches = [(f"{select} WHERE file_row_number >= {a} AND file_row_number < {a + chunk}", min(chunk, n - a))
+                        for a in range(0, n, chunk)]
+        done = job.done()
+        for number, (query, rows) in enumerate(batches):
+            if number not in done:  # the chunks' __row is the file's row number: one rank for all
+                job.add_query(number, query, rows, ranked_with="file")
         job.finish(source(n_ids))
     return {"kind": "synapses", "rows": n_ids, "conflicting_ids": conflicting, "outside_volume": outside,
             "positions": n if raw else 0, "looks_nm": looks_nm}

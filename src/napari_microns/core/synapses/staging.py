@@ -141,7 +141,9 @@ class StagedMerge:
     def add_query(self, number: int, select: str, rows: int, **extra) -> dict:
         """Stage batch ``number`` from a query of the job's engine (:meth:`engine`) giving the
         stored columns (:data:`.schema.STORED`) and ``__row`` (of rows with one key, the highest
-        wins); ``rows``: how many rows it gives. Returns the record."""
+        wins); ``rows``: how many rows it gives. Returns the record. Consecutive batches with
+        the same ``ranked_with`` (in ``extra``) rank their rows alike (chunks of one file, by
+        its row number): they are merged as one input."""
         n_buckets = self.store.n_buckets
         stem = f"batch-{number:06d}_"
         self._record_path(number).unlink(missing_ok=True)
@@ -225,10 +227,14 @@ class StagedMerge:
                     store._check(old, store._meta(old, doc))
                     inputs.append([old])
                 part = f"{PARTITION[side]}={b}"
+                group = None
                 for n in order:  # each batch's files of this bucket: rows/bp=B/bq=C/...
                     files = [self.folder / rel for rel in records[n]["files"] if part in rel.split("/")[1:3]]
-                    if files:
+                    if files and group is not None and records[n].get("ranked_with") == group:
+                        inputs[-1] += files  # chunks of one source ranked alike: one input, one scan
+                    elif files:
                         inputs.append(files)
+                        group = records[n].get("ranked_with")
                 if inputs and (old is None or len(inputs) > 1):
                     jobs.append((side, col, b, old, inputs))
         if progress is not None:
