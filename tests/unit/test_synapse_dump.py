@@ -301,3 +301,17 @@ def test_an_import_larger_than_the_engine_memory_stays_bounded(tmp_path):
     np.testing.assert_array_equal(got[VX].to_numpy(float), probes[XYZ].to_numpy(float))
     got = ds.synapses(post_ids=probes[POST].iloc[:2])
     assert set(probes["id"][probes[POST].isin(probes[POST].iloc[:2])]) <= set(got["id"])
+
+
+@pytest.mark.parametrize("column, value, words", [(PRE, -5, "pre_pt_root_id"), ("id", -9, "negative synapse ids")])
+def test_a_bad_value_in_the_dump_is_named_by_its_row(tmp_path, column, value, words):
+    """Clean batches are converted in Arrow; a batch with a value the checks refuse goes through
+    them, and the error names the dump's row (counted from 1) in one line."""
+    table = synapse_table(4000, n_roots=40, seed=12)
+    table.loc[3210, column] = value
+    data, _ = write_dump(tmp_path / "dump", table)
+    ds = Dataset(tmp_path / "data", version=1300)
+    with pytest.raises(DataError) as err:
+        import_synapse_dump(str(data), ds.layout, ds.synapse_store, batch_rows=BATCH)
+    assert "\n" not in str(err.value) and words in str(err.value) and "3211" in str(err.value)
+    assert not ds.synapse_store.has("synapses")

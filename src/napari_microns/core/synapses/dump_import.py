@@ -34,7 +34,7 @@ from ..ids import check_synapse_ids
 from ..layout import Layout
 from ..session import DEFAULT_RETRY, RetryPolicy
 from ..tables import frame_exact
-from .schema import POST, PRE
+from .schema import POST, PRE, STORED, UM
 from .staging import StagedMerge
 from .store import STAGE_BATCH_ROWS, SynapseStore, store_for
 
@@ -80,9 +80,29 @@ def _store_batch(table: pa.Table, origin: str, first_row: int) -> tuple[pa.Table
         nonzero = pc.not_equal(pc.fill_null(table.column(col), -1), 0)
         keep = nonzero if keep is None else pc.and_(keep, nonzero)
     kept = table.filter(keep)
-    df = check_synapse_ids(frame_exact(kept.select([c for c in kept.column_names if c != "valid"])), origin,
-                           row_label="row", first_row=first_row)
-    return _store_rows(df, "voxel")[1], table.num_rows - kept.num_rows
+    rows = _clean_rows(kept)
+    if rows is None:  # a value the checks refuse: the reader's checks name the row
+        df = check_synapse_ids(frame_exact(kept.select([c for c in kept.column_names if c != "valid"])), origin,
+                               row_label="row", first_row=first_row)
+        rows = _store_rows(df, "voxel")[1]
+    return rows, table.num_rows - kept.num_rows
+
+
+def _clean_rows(table: pa.Table) -> pa.Table | None:
+    """The stored rows (:data:`.schema.STORED`) of a parsed batch whose ids, root ids and sizes
+    are integers without a missing, negative or zero root id (what the header types them as),
+    converted in Arrow; None for any other batch (the reader's checks then name the bad row)."""
+    cols = {c: table.column(c) for c in ("id", PRE, POST, "size")}
+    if not all(pa.types.is_integer(c.type) and c.null_count == 0 for c in cols.values()):
+        return None
+    if table.num_rows and (pc.min(cols["id"]).as_py() < 0 or min(pc.min(cols[c]).as_py() for c in (PRE, POST)) <= 0):
+        return None
+    xyz = [c for c in UM if c in table.column_names]
+    if len(xyz) != 3 and xyz:
+        return None
+    arrays = [pc.cast(cols[c], pa.int64()) for c in ("id", PRE, POST, "size")]
+    arrays += [pc.cast(table.column(c), pa.float64()) for c in xyz] if xyz else [pa.nulls(table.num_rows, pa.float64())] * 3
+    return pa.Table.from_arrays(arrays, schema=STORED["synapses"])
 
 
 def import_synapse_dump(source: str, layout: Layout, store: SynapseStore | None = None, *,
