@@ -53,7 +53,7 @@ def main() -> None:
                    f"ORDER BY pre_pt_root_id, id) TO '{one}' (FORMAT parquet, COMPRESSION zstd)\")")
     gz = data.stat().st_size
     print(f"dump: {n:,} synapses, {gz / 2**20:.0f} MiB gzip")
-    for name, r in (("ours (--import-dump, both sorted copies, µm positions)", ours),
+    for name, r in (("ours (--import-dump, both sorted copies, checked)", ours),
                     ("DuckDB read_csv -> one sorted Parquet file", theirs)):
         rate = n / r["seconds"]
         print(f"{name}: {r['seconds']:.1f} s, {rate / 1e6:.2f}M rows/s, {gz / r['seconds'] / 2**20:.1f} MiB/s of gzip, "

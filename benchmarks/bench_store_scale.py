@@ -7,8 +7,8 @@ heavy-tailed degrees, ids in random order):
 * **import**: ``Dataset.import_synapses(table.parquet, covers=all)`` in a fresh process (wall
   time, peak RSS, the engine's memory limit) against DuckDB's own
   ``COPY (SELECT * FROM table ORDER BY pre, id) TO one.parquet`` in a fresh process, with
-  DuckDB's default settings and with the import's memory limit; the import also computes the pia-aligned µm positions and writes two
-  sorted copies (by pre and by post);
+  DuckDB's default settings and with the import's memory limit; the import also checks the
+  file, resolves repeated ids and writes two sorted copies (by pre and by post);
 * **size on disk**: the store's files against ``one.parquet`` (zstd), and one copy's share;
 * **one neuron** (median of 40, by pre and by post): ``Dataset.synapses`` against DuckDB and
   polars filtering ``one.parquet`` (sorted by pre, so a post lookup there is what one copy
