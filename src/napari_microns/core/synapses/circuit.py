@@ -246,10 +246,12 @@ def connectivity(store, units: pd.DataFrame | None, root_ids, value: str = "coun
     covered = pair_coverage(store, ordered, ordered).ravel()
     diagonal = np.arange(n) * (n + 1)
 
+    everything = covered.all()
+
     def matrix_of(sums: np.ndarray) -> np.ndarray:
         if drop_autapses:
             sums[diagonal] = 0.0
-        return np.where(covered, sums, np.nan).reshape(n, n)
+        return (sums if everything else np.where(covered, sums, np.nan)).reshape(n, n)
 
     counts, sizes = _pair_sums(store, ordered, count=value == "count", size=value != "count")
     values = matrix_of(counts if value == "count" else sizes)
@@ -283,9 +285,9 @@ def _pair_sums(store, ordered: np.ndarray, count: bool, size: bool) -> tuple[np.
         table = store.lookup("synapses", "pre", sorted_ids, columns=[PRE, POST] + (["size"] if size else []))
         flat, keep = cells(table)
         if count:
-            counts += np.bincount(flat, minlength=n * n)
+            counts = np.bincount(flat, minlength=n * n).astype(np.float64)
         if size:
-            sizes += np.bincount(flat, weights=table.column("size").to_numpy()[keep], minlength=n * n)
+            sizes = np.bincount(flat, weights=table.column("size").to_numpy()[keep], minlength=n * n)
     if store.has("connections"):
         table = store.lookup("connections", "pre", sorted_ids, columns=[PRE, POST, "n_synapses", "size"])
         flat, keep = cells(table)

@@ -122,6 +122,9 @@ def pair_coverage(store, pre_ids, post_ids) -> np.ndarray:
     out = np.zeros((len(pre), len(post)), dtype=bool)
     for block in blocks(store):
         rows, cols = _member(pre, block.pre), _member(post, block.post)
+        if rows.all() and cols.all():  # (a whole-store import: no fancy indexing of n x n cells)
+            out[:] = True
+            break
         if rows.any() and cols.any():
             out[np.ix_(rows, cols)] = True
     return out
