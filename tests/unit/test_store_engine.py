@@ -290,6 +290,63 @@ def test_a_staged_file_damaged_before_the_merge_is_one_line_and_staged_again(tmp
     assert not staging_left(ds)
 
 
+def test_a_batch_staged_by_an_earlier_layout_is_staged_again(tmp_path):
+    """A job killed under the earlier staging layout (``by_<side>/bucket=N/``, records without a
+    layout number) is resumed by this version: those batches are staged anew, none is misread."""
+    ds = Dataset(tmp_path, version=1300)
+    store = ds.synapse_store
+    rows = truth(quirky(slice(0, 1400), seed=13))
+    tables = [importing._store_rows(rows.iloc[i:i + 700], "voxel")[1] for i in range(0, len(rows), 700)]
+    folder = store.root / STAGING / "import-old"
+    old = folder / "by_pre" / "bucket=3" / "batch-000000_0.parquet"
+    old.parent.mkdir(parents=True)
+    tables[0].slice(0, 10).to_pandas().to_parquet(old)
+    (folder / "batches").mkdir()
+    (folder / "batches" / "batch-000000.json").write_text(json.dumps(
+        {"number": 0, "rows": 700, "files": {"by_pre/bucket=3/batch-000000_0.parquet": "0" * 64}}))
+    with StagedMerge(store, "synapses", "import-old") as job:
+        assert job.done() == {}
+        for number, table in enumerate(tables):
+            job.add(number, table)
+        assert job.finish({"key": "import:old", "kind": "synapses", "rows": len(rows)}) == len(rows)
+    assert_store(ds, rows)
+    assert not staging_left(ds)
+
+
+def test_files_written_with_the_um_columns_are_read_and_merged(tmp_path, small_engine):
+    """Store files of earlier versions also hold the µm positions: lookups, whole reads and the
+    engine's merges read them as the stored columns, and the µm positions come out the same."""
+    import pyarrow.parquet as pq
+
+    from napari_microns.core.layout import write_content_named
+    from napari_microns.core.synapses.schema import WRITE_OPTIONS, with_um
+
+    ds = Dataset(tmp_path, version=1300)
+    store = ds.synapse_store
+    first = truth(quirky(slice(0, 1500), seed=14))
+    ds.import_synapses(first)  # bucket files (1,000+ rows)
+    ds.import_synapses(UNIVERSE.iloc[5000:5100])  # and a run
+    want = ds.synapses().sort_values("id", ignore_index=True)
+    with store.writing():  # every file rewritten as an earlier version wrote it: with the µm columns
+        doc = store._working_index()
+        for rel, meta in list(doc["files"].items()):
+            path = store.root / rel
+            full = with_um(pq.read_table(path), "synapses")
+            assert "ctr_pt_position_x" in full.column_names
+            new, digest, blocks = write_content_named(path.parent, path.name.rsplit("-", 1)[0], ".parquet",
+                                                      lambda tmp, t=full: pq.write_table(t, tmp, **WRITE_OPTIONS))
+            doc["files"].pop(rel)
+            doc["files"][store._rel(new)] = {**meta, "sha256": digest, "bytes": new.stat().st_size, "blocks": blocks}
+            path.unlink()
+        store._commit(doc)
+    pd.testing.assert_frame_equal(ds.synapses().sort_values("id", ignore_index=True), want)
+    base = truth(first, UNIVERSE.iloc[5000:5100])
+    assert_store(ds, base)
+    second = quirky(slice(1200, 2600), seed=15, conflicts_from=first)
+    ds.import_synapses(second)  # the engine merges the old files with new rows
+    assert_store(ds, truth(base, second))
+
+
 def test_grouped_batches_and_memory_sizes():
     tables = [pa.table({"a": np.arange(n)}) for n in (3, 4, 2, 6, 1)]
     assert [t.num_rows for t in grouped(tables, 5)] == [7, 8, 1]
