@@ -18,7 +18,7 @@ import pandas as pd
 
 from .core.errors import DataError
 from .core.synapses.by_type import NOT_IN_UNITS, tidy_summary
-from .core.synapses.schema import POST, PRE, SYNAPSE_SCHEMA, UM, VX
+from .core.synapses.schema import POST, PRE, SYNAPSE_SCHEMA, UM, VX, stored_columns
 from .core.transform import voxels_to_um
 
 
@@ -41,8 +41,7 @@ def synapse_frame(dataset, kind: str = "synapses", columns: list[str] | None = N
     if not files:
         raise DataError(f"no {kind} in the synapse store of {dataset!r}")
     um = kind == "synapses" and (columns is None or any(c in UM for c in columns))
-    read = None if columns is None else [c for c in columns if c not in UM] + (VX if um else [])
-    frame = dd.read_parquet(list(files), columns=list(dict.fromkeys(read)) if read else read,
+    frame = dd.read_parquet(list(files), columns=None if columns is None else stored_columns(kind, columns),
                             storage_options=storage_options)
     if um:  # the files hold voxel positions: µm as the store's queries give them
         names = [c for c in SYNAPSE_SCHEMA.names if c in frame.columns or c in UM]

@@ -245,12 +245,12 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
                 digests.append(table_digest(table))
             yield table
 
-    def source(rows: int) -> dict:
+    def source(rows: int, kind: str | None = None) -> dict:
         if job_key is not None:
             content = job_key
         else:
             content = digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
-        record = {"key": f"import:{content}", "kind": result["kind"], "origin": origin, "rows": rows}
+        record = {"key": f"import:{content}", "kind": kind or result["kind"], "origin": origin, "rows": rows}
         if covers is not None:  # its own record: the same rows imported with other covers keep both
             record["covers"] = covers
             record["key"] += ":covers:" + hashlib.sha256(json.dumps(covers, sort_keys=True).encode()).hexdigest()[:16]
@@ -258,11 +258,11 @@ def import_synapses(path_or_frame, layout: Layout, store: SynapseStore | None = 
 
     engine_job = None
     if job_key is not None and Path(origin).suffix == ".parquet" and Path(origin).is_file():
-        result["kind"] = "synapses"  # (the engine imports per-synapse tables only)
-        engine_job = import_parquet(Path(origin), store, position_unit, f"{job_key}-engine", source)
-        result["kind"] = None if engine_job is None else "synapses"
+        # (the engine imports per-synapse tables only)
+        engine_job = import_parquet(Path(origin), store, position_unit, f"{job_key}-engine",
+                                    lambda rows: source(rows, "synapses"))
     if engine_job is not None:  # a large, clean Parquet file: read, checked and merged by the engine alone
-        for k in ("rows", "conflicting_ids", "outside_volume"):
+        for k in ("kind", "rows", "conflicting_ids", "outside_volume"):
             result[k] = engine_job[k]
         extent.update(positions=engine_job["positions"], looks_nm=engine_job["looks_nm"])
         return _finished(result, origin, position_unit, extent)

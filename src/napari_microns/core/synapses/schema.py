@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import DataError
+from ..transform import voxels_to_um
 
 PRE = "pre_pt_root_id"
 POST = "post_pt_root_id"
@@ -110,8 +111,6 @@ def with_um(table: pa.Table, kind: str, columns: list[str] | None = None) -> pa.
     positions (the coordinate transform of the voxel positions) in :data:`SYNAPSE_SCHEMA`'s order;
     ``columns``: only these."""
     if kind == "synapses" and (columns is None or any(c in UM for c in columns)):
-        from ..transform import voxels_to_um
-
         vx = np.column_stack([table.column(c).to_numpy(zero_copy_only=False) for c in VX]) if table.num_rows \
             else np.empty((0, 3))
         um = voxels_to_um(vx)

@@ -88,8 +88,9 @@ class StagedMerge:
         self._lock.__enter__()
         return self
 
-    def _engine(self):
-        """The job's DuckDB connection, for staging and the merge (made once, closed on exit)."""
+    def engine(self):
+        """The job's DuckDB connection, for staging (and :meth:`add_query`'s queries) and the
+        merge (made once, closed on exit)."""
         if getattr(self, "_con", None) is None:
             self._con = engine.connect(self.folder / "spill", self.memory)
         return self._con
@@ -131,7 +132,7 @@ class StagedMerge:
         table = to_stored(table, self.kind)
         if not deduplicated:
             table = dedup_last(table, KINDS[self.kind][1])  # one row per key within the batch: the last wins
-        con = self._engine()
+        con = self.engine()
         con.register("batch", table.append_column("__row", pa.array(np.arange(table.num_rows, dtype=np.int64))))
         try:
             return self.add_query(number, "SELECT * FROM batch", table.num_rows, **extra)
@@ -149,7 +150,7 @@ class StagedMerge:
         self._record_path(number).unlink(missing_ok=True)
         for old in self.folder.glob(f"rows/*/*/{stem}*.parquet"):  # a killed earlier try of this batch
             old.unlink()
-        con = self._engine()
+        con = self.engine()
         # one COPY on every core, a file per pair of buckets: rows/bp=B/bq=C/batch-KKKKKK_<i>.parquet
         con.execute(f"COPY (SELECT *, {engine.bucket_sql(PRE, n_buckets)} AS bp, {engine.bucket_sql(POST, n_buckets)} "
                     f"AS bq FROM ({select})) TO {engine.sql_string((self.folder / 'rows').as_posix())} "
@@ -162,10 +163,6 @@ class StagedMerge:
         record = {"number": int(number), "rows": int(rows), "layout": LAYOUT, "files": files, **extra}
         atomic_write_json(self._record_path(number), record)
         return record
-
-    def engine(self):
-        """The job's DuckDB connection (for :meth:`add_query`'s queries)."""
-        return self._engine()
 
     # -- the merge ------------------------------------------------------------------
     def _stage_runs(self, doc: dict) -> list[int]:
@@ -239,7 +236,7 @@ class StagedMerge:
                     jobs.append((side, col, b, old, inputs))
         if progress is not None:
             progress(0, len(jobs))
-        con = self._engine()  # one memory limit for all its cursors
+        con = self.engine()  # one memory limit for all its cursors
         lock = threading.Lock()
         finished = [0]
 
